@@ -1,0 +1,221 @@
+# kcopy Makefile
+#
+# Layout of the build (redis style):
+#   make                 ./kcopy from src/*.c (objects in build/obj/)
+#   make helpers         build/faultfs (tests/helpers/faultfs.c, needs fuse3)
+#   make unit            C unit tests, built with ASan+UBSan, and run
+#   make check           install-deps, all, helpers, unit, lint-man, bats, check-asan
+#   make check-asan      build-asan/kcopy (ASan+UBSan) and the bats suite again
+#   make lint-man        mandoc -Tlint and groff -ww on man/kcopy.1
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make demo | bench | bench-sweep | clean
+#
+# User CFLAGS/LDFLAGS are added to the project's flags, never replace them:
+#   make CFLAGS=-O0      (comes last, so it wins over -O2)
+#   make V=1             show the full compiler command lines
+#
+# The bats suite uses loop devices and must run serially: never pass -j to
+# bats (BATS_ARGS is for filters such as BATS_ARGS='-f zero').
+
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
+INSTALL = install
+
+PKG_CONFIG ?= pkg-config
+BATS ?= bats
+BATS_ARGS ?=
+
+STD = -std=gnu11
+WARN = -Wall -Wextra -Werror
+OPT = -O2
+DEBUG = -g
+DEPFLAGS = -MMD -MP
+SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+
+# Evaluated when used (not at parse time), so that `make check` can install
+# the -dev packages first and still find their flags.
+BLKID_CFLAGS = $(shell $(PKG_CONFIG) --cflags blkid)
+BLKID_LIBS = $(shell $(PKG_CONFIG) --libs blkid)
+FUSE_CFLAGS = $(shell $(PKG_CONFIG) --cflags fuse3)
+FUSE_LIBS = $(shell $(PKG_CONFIG) --libs fuse3)
+
+VERSION = 0.1.0
+FINAL_CFLAGS = $(STD) $(WARN) $(OPT) $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(CFLAGS) $(DEPFLAGS) \
+	       $(BLKID_CFLAGS)
+FINAL_LDFLAGS = $(LDFLAGS) $(DEBUG)
+FINAL_LIBS = $(BLKID_LIBS) -laio -lm
+
+# The sanitizer build: its own object directory, -O1.
+ASAN_CFLAGS = $(STD) $(WARN) -O1 $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(SANITIZE) $(CFLAGS) \
+	      $(DEPFLAGS) $(BLKID_CFLAGS)
+ASAN_LDFLAGS = $(LDFLAGS) $(DEBUG) $(SANITIZE)
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+ifndef V
+QUIET_CC = @printf '    %-6s %s\n' CC $<;
+QUIET_LINK = @printf '    %-6s %s\n' LINK $@;
+QUIET_AR = @printf '    %-6s %s\n' AR $@;
+endif
+
+SRC = $(sort $(wildcard src/*.c))
+OBJ = $(patsubst src/%.c,build/obj/%.o,$(SRC))
+ASAN_OBJ = $(patsubst src/%.c,build-asan/obj/%.o,$(SRC))
+# Everything but main.o, for the unit tests (as an archive: a test pulls in
+# only the modules it uses).
+ASAN_LIB_OBJ = $(filter-out build-asan/obj/main.o,$(ASAN_OBJ))
+
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_OBJ = $(patsubst tests/unit/%.c,build/tests/obj/%.o,$(UNIT_SRC))
+UNIT_BIN = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+
+PROG = kcopy
+ASAN_PROG = build-asan/kcopy
+FAULTFS = build/faultfs
+
+.PHONY: all helpers unit check check-asan test-bats lint-man install \
+	uninstall clean demo bench bench-sweep
+
+all: $(PROG)
+
+# --- the program ----------------------------------------------------------
+
+$(PROG): $(OBJ)
+	$(QUIET_LINK)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+build/obj/%.o: src/%.c | build/obj
+	$(QUIET_CC)$(CC) $(FINAL_CFLAGS) -c -o $@ $<
+
+$(ASAN_PROG): $(ASAN_OBJ)
+	$(QUIET_LINK)$(CC) $(ASAN_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+build-asan/obj/%.o: src/%.c | build-asan/obj
+	$(QUIET_CC)$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+build-asan/libkcopy.a: $(ASAN_LIB_OBJ)
+	@rm -f $@
+	$(QUIET_AR)$(AR) rcs $@ $^
+
+build/obj build-asan/obj build/tests/obj build/bats build/bats-asan:
+	@mkdir -p $@
+
+# --- test helpers -----------------------------------------------------------
+
+helpers: $(FAULTFS)
+
+$(FAULTFS): tests/helpers/faultfs.c | build/obj
+	$(QUIET_CC)$(CC) $(STD) $(WARN) $(OPT) $(DEBUG) $(CFLAGS) \
+		-MMD -MP -MF build/obj/faultfs.d $(FUSE_CFLAGS) \
+		$(FINAL_LDFLAGS) -o $@ $< $(FUSE_LIBS)
+
+# --- unit tests (always with ASan + UBSan) ----------------------------------
+
+build/tests/obj/%.o: tests/unit/%.c | build/tests/obj
+	$(QUIET_CC)$(CC) $(ASAN_CFLAGS) -Isrc -Itests/unit -c -o $@ $<
+
+build/tests/%: build/tests/obj/%.o build-asan/libkcopy.a
+	$(QUIET_LINK)$(CC) $(ASAN_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+unit: $(UNIT_BIN)
+	@pass=0; fail=0; \
+	for t in $(UNIT_BIN); do \
+		echo "--- $$t"; \
+		if $(ASAN_ENV) ./$$t; then pass=$$((pass + 1)); \
+		else echo "FAIL: $$t"; fail=$$((fail + 1)); fi; \
+	done; \
+	echo "unit: $$pass passed, $$fail failed"; \
+	test $$fail -eq 0
+
+# --- the man page -----------------------------------------------------------
+
+lint-man:
+	@out=$$(mandoc -Tlint -Wwarning man/kcopy.1 2>&1) || \
+		{ echo "$$out"; echo "lint-man: mandoc failed"; exit 1; }; \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	out=$$(groff -man -ww -z man/kcopy.1 2>&1) || \
+		{ echo "$$out"; echo "lint-man: groff failed"; exit 1; }; \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	echo "lint-man: man/kcopy.1 is clean"
+
+# --- the bats suite ---------------------------------------------------------
+#
+# Serial on purpose (loop devices). The TAP report is kept in build/bats*/ and
+# summed up in one "N passed, N failed" line.
+
+# $(call run-bats,BINARY,REPORT-DIR,LABEL,ENV)
+define run-bats
+	@rm -rf $(2) && mkdir -p $(2)
+	@rc=0; \
+	$(4) KCOPY=$(1) FAULTFS=$(CURDIR)/$(FAULTFS) \
+		$(BATS) --print-output-on-failure --report-formatter tap \
+		--output $(2) $(BATS_ARGS) tests/ || rc=$$?; \
+	r=$(2)/report.tap; \
+	if [ -f $$r ]; then \
+		pass=$$(grep '^ok ' $$r | grep -vc '# skip'); \
+		skip=$$(grep '^ok ' $$r | grep -c '# skip'); \
+		fail=$$(grep -c '^not ok ' $$r); \
+		echo "$(3): $$pass passed, $$fail failed, $$skip skipped"; \
+	fi; \
+	exit $$rc
+endef
+
+test-bats: all helpers
+	$(call run-bats,$(CURDIR)/$(PROG),build/bats,bats,)
+
+check-asan: $(ASAN_PROG) helpers
+	$(call run-bats,$(CURDIR)/$(ASAN_PROG),build/bats-asan,bats-asan,$(ASAN_ENV))
+
+# Each step in its own make, in order: the first one installs what the later
+# ones (and the pkg-config look-ups) need.
+check:
+	bash scripts/install-deps
+	$(MAKE) all helpers
+	$(MAKE) unit
+	$(MAKE) lint-man
+	$(MAKE) test-bats
+	$(MAKE) check-asan
+
+# --- install ----------------------------------------------------------------
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	$(INSTALL) -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/kcopy
+	$(INSTALL) -m 0644 man/kcopy.1 $(DESTDIR)$(MANDIR)/man1/kcopy.1
+	$(INSTALL) -m 0644 completions/kcopy.bash $(DESTDIR)$(BASHCOMPDIR)/kcopy
+	$(INSTALL) -m 0644 completions/_kcopy $(DESTDIR)$(ZSHCOMPDIR)/_kcopy
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kcopy $(DESTDIR)$(MANDIR)/man1/kcopy.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/kcopy $(DESTDIR)$(ZSHCOMPDIR)/_kcopy
+
+# --- demo and benchmarks ----------------------------------------------------
+
+demo:
+	bash scripts/install-deps
+	$(MAKE) all
+	KCOPY=$(CURDIR)/$(PROG) bash scripts/demo.sh
+
+bench: all
+	@if [ ! -x bench/run ]; then \
+		echo "make bench: bench/run does not exist (or is not executable)" >&2; \
+		exit 1; fi
+	KCOPY=$(CURDIR)/$(PROG) bench/run
+
+bench-sweep: all
+	@if [ ! -x bench/run ]; then \
+		echo "make bench-sweep: bench/run does not exist (or is not executable)" >&2; \
+		exit 1; fi
+	KCOPY=$(CURDIR)/$(PROG) bench/run --sweep
+
+clean:
+	rm -rf build build-asan $(PROG)
+
+# Keep the unit-test objects (make would delete them as intermediates).
+.SECONDARY: $(UNIT_OBJ)
+
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) build/obj/faultfs.d

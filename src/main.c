@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * main.c - kcopy: copy one region to up to eight, or zero regions, with
+ * the dm-kcopyd engine. Options become a plan of jobs; the plan is checked
+ * whole before anything is written; the client runs it group by group;
+ * the report and the exit status say how it went.
+ */
+#define _GNU_SOURCE
+#include <argp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobfile.h"
+#include "kcopyd.h"
+#include "plan.h"
+#include "report.h"
+#include "size.h"
+
+#define EXIT_IO_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
+
+#define DEFAULT_SUB_JOB_SIZE (512u << 10)
+#define DEFAULT_SUB_JOBS 8
+#define MAX_SUB_JOBS 1024
+#define TICK_MS 100
+
+enum {
+	OPT_RATE = 256,
+	OPT_NO_WRITE_ZEROES,
+	OPT_JSON,
+	OPT_NO_FLUSH,
+	OPT_BUFFERED,
+	OPT_JOB_FILE,
+	OPT_USAGE_HIDDEN,
+	OPT_LONG_OPTIONS,
+};
+
+struct options {
+	struct kc_client_config config;
+	bool memory_given;
+	bool zero;
+	bool force;
+	unsigned flags;
+	bool quiet;
+	bool json;
+	bool flush;
+	bool buffered;
+	enum progress_mode progress;
+	bool progress_given;
+	const char *job_file;
+	char **args;
+	unsigned nr_args;
+};
+
+const char *argp_program_version = "kcopy " KCOPY_VERSION;
+const char *argp_program_bug_address = NULL;
+
+static const char doc[] =
+	"Copy SOURCE to every DEST (1 to 8) with O_DIRECT asynchronous I/O, "
+	"or zero every DEST, the way the kernel's dm-kcopyd does."
+	"\vRegions are PATH[:OFFSET[+LENGTH]] or PATH:+LENGTH; SIZE takes "
+	"s (512), K M G T P (1024^n) and KB MB GB TB PB (1000^n).\n"
+	"Exit status: 0 success, 1 I/O error, 2 usage or input error "
+	"(nothing written), 130 interrupted.";
+
+static const char args_doc[] =
+	"SOURCE DEST [DEST...]\n--zero DEST [DEST...]\n--job-file=FILE";
+
+static const struct argp_option option_table[] = {
+	{ NULL, 0, NULL, 0, "Engine:", 1 },
+	{ "sub-job-size", 'b', "SIZE", 0,
+	  "split jobs into sub-jobs of SIZE (default 512K)", 1 },
+	{ "sub-jobs", 'j', "N", 0, "sub-jobs in flight per job (default 8)", 1 },
+	{ "memory", 'm', "SIZE", 0,
+	  "bound of the buffer pool (default sub-jobs x sub-job-size)", 1 },
+	{ "throttle", 't', "PERCENT", 0,
+	  "share of time with I/O in flight, 1-100 (default 100)", 1 },
+	{ "rate", OPT_RATE, "SIZE", 0, "cap the copy at SIZE bytes per second", 1 },
+	{ NULL, 0, NULL, 0, "Per job:", 2 },
+	{ "zero", 'z', NULL, 0, "zero the destinations instead of copying", 2 },
+	{ "ignore-errors", 'i', NULL, 0,
+	  "keep going after read or write errors", 2 },
+	{ "sequential", 'S', NULL, 0,
+	  "write each destination strictly in ascending order", 2 },
+	{ "no-write-zeroes", OPT_NO_WRITE_ZEROES, NULL, 0,
+	  "with --zero, write zero buffers; never use the offload", 2 },
+	{ "force", 'f', NULL, 0,
+	  "allow destinations that carry a filesystem or other signature", 2 },
+	{ NULL, 0, NULL, 0, "Output and safety:", 3 },
+	{ "progress", 'p', "json", OPTION_ARG_OPTIONAL,
+	  "show progress (default: when stderr is a terminal)", 3 },
+	{ "quiet", 'q', NULL, 0, "print only errors", 3 },
+	{ "json", OPT_JSON, NULL, 0, "print the final report as JSON on stdout", 3 },
+	{ "no-flush", OPT_NO_FLUSH, NULL, 0,
+	  "skip the final fdatasync of destinations", 3 },
+	{ "buffered", OPT_BUFFERED, NULL, 0, "do not use O_DIRECT", 3 },
+	{ "job-file", OPT_JOB_FILE, "FILE", 0, "run the jobs in FILE ('-' = stdin)", 3 },
+	{ "long-options", OPT_LONG_OPTIONS, NULL, OPTION_HIDDEN,
+	  "list the long options, for shell completion", 0 },
+	{ NULL, 0, NULL, 0, NULL, 0 },
+};
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kcopy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+/* A plain decimal count in [min, max]: no sign, no suffix, no blanks. */
+static unsigned parse_count(const char *opt, const char *arg, unsigned min,
+			    unsigned max)
+{
+	unsigned long long v = 0;
+	const char *p;
+
+	for (p = arg; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > max)
+			break;
+	}
+	if (p == arg || *p || v < min || v > max)
+		usage_error("%s: invalid value '%s' (expected a whole number from %u to %u)",
+			    opt, arg, min, max);
+	return (unsigned)v;
+}
+
+static uint64_t parse_size_option(const char *opt, const char *arg)
+{
+	uint64_t v;
+	int r = size_parse(arg, &v);
+
+	if (r == -ERANGE)
+		usage_error("%s: '%s' is too large", opt, arg);
+	if (r < 0)
+		usage_error("%s: invalid size '%s'", opt, arg);
+	return v;
+}
+
+static void print_long_options(void)
+{
+	const struct argp_option *o;
+
+	for (o = option_table; o->name || o->doc; o++) {
+		if (!o->name || (o->flags & OPTION_HIDDEN))
+			continue;
+		printf("--%s%s\n", o->name, o->arg && !(o->flags & OPTION_ARG_OPTIONAL) ?
+		       "=" : "");
+	}
+	puts("--help\n--usage\n--version");
+	exit(0);
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct options *o = state->input;
+
+	switch (key) {
+	case 'b':
+		o->config.sub_job_size = parse_size_option("--sub-job-size", arg);
+		if (!o->config.sub_job_size || o->config.sub_job_size % 4096)
+			usage_error("--sub-job-size: '%s' must be a non-zero multiple of 4 KiB",
+				    arg);
+		if (o->config.sub_job_size > (1ull << 30))
+			usage_error("--sub-job-size: '%s' is larger than 1 GiB", arg);
+		break;
+	case 'j':
+		o->config.sub_jobs = parse_count("--sub-jobs", arg, 1, MAX_SUB_JOBS);
+		break;
+	case 'm':
+		o->config.memory = parse_size_option("--memory", arg);
+		if (o->config.memory < 4096)
+			usage_error("--memory: '%s' is less than 4 KiB", arg);
+		o->memory_given = true;
+		break;
+	case 't':
+		o->config.throttle = parse_count("--throttle", arg, 1, 100);
+		break;
+	case OPT_RATE:
+		o->config.rate = parse_size_option("--rate", arg);
+		if (!o->config.rate)
+			usage_error("--rate: must be more than 0 bytes per second");
+		break;
+	case 'z':
+		o->zero = true;
+		break;
+	case 'i':
+		o->flags |= KC_IGNORE_ERROR;
+		break;
+	case 'S':
+		o->flags |= KC_WRITE_SEQ;
+		break;
+	case OPT_NO_WRITE_ZEROES:
+		o->flags |= KC_NO_WRITE_ZEROES;
+		break;
+	case 'f':
+		o->force = true;
+		break;
+	case 'p':
+		if (!arg)
+			o->progress = PROGRESS_LINE;
+		else if (!strcmp(arg, "json"))
+			o->progress = PROGRESS_JSON;
+		else
+			usage_error("--progress: invalid value '%s' (expected 'json')", arg);
+		o->progress_given = true;
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_NO_FLUSH:
+		o->flush = false;
+		break;
+	case OPT_BUFFERED:
+		o->buffered = true;
+		break;
+	case OPT_JOB_FILE:
+		o->job_file = arg;
+		break;
+	case OPT_LONG_OPTIONS:
+		print_long_options();
+		break;
+	case ARGP_KEY_ARGS:
+		o->args = state->argv + state->next;
+		o->nr_args = (unsigned)(state->argc - state->next);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp argp = {
+	option_table, parse_opt, args_doc, doc, NULL, NULL, NULL,
+};
+
+/* Memory and sub-job size depend on each other; settle them. */
+static void settle_engine_options(struct options *o)
+{
+	struct kc_client_config *c = &o->config;
+
+	if (!o->memory_given)
+		c->memory = c->sub_job_size * c->sub_jobs;
+	if (c->memory < c->sub_job_size)
+		c->sub_job_size = c->memory / 4096 * 4096;
+	c->memory = c->memory / c->sub_job_size * c->sub_job_size;
+}
+
+/*-----------------------------------------------------------------
+ * Jobs from the command line or a job file.
+ *---------------------------------------------------------------*/
+static void plan_from_args(struct plan *plan, struct options *o)
+{
+	char err[1024];
+	int r;
+
+	if (!o->zero && o->nr_args == 0)
+		usage_error("no source given (try 'kcopy --help')");
+	if (o->zero)
+		r = plan_add_job(plan, 0, true, o->force, o->flags, NULL, o->nr_args,
+				 o->args, err, sizeof(err));
+	else
+		r = plan_add_job(plan, 0, false, o->force, o->flags, o->args[0],
+				 o->nr_args - 1, o->args + 1, err, sizeof(err));
+	if (r < 0)
+		usage_error("%s", err);
+}
+
+/* Job options on a job-file line: they add to the command line's. */
+static int jobfile_options(const struct jobfile_line *l, const char *name,
+			   int *i, unsigned *flags, bool *force)
+{
+	const char *w;
+
+	for (*i = 1; *i < l->argc && l->argv[*i][0] == '-'; (*i)++) {
+		w = l->argv[*i];
+		if (!strcmp(w, "--")) {
+			(*i)++;
+			break;
+		}
+		if (!strcmp(w, "-i") || !strcmp(w, "--ignore-errors"))
+			*flags |= KC_IGNORE_ERROR;
+		else if (!strcmp(w, "-S") || !strcmp(w, "--sequential"))
+			*flags |= KC_WRITE_SEQ;
+		else if (!strcmp(w, "--no-write-zeroes"))
+			*flags |= KC_NO_WRITE_ZEROES;
+		else if (!strcmp(w, "-f") || !strcmp(w, "--force"))
+			*force = true;
+		else
+			usage_error("%s:%u: unknown job option '%s'", name, l->lineno, w);
+	}
+	return 0;
+}
+
+static void plan_from_jobfile_line(struct plan *plan, struct options *o,
+				   const struct jobfile_line *l, const char *name)
+{
+	const char *verb = l->argv[0];
+	unsigned flags = o->flags;
+	bool force = o->force, zero;
+	char err[1024];
+	int i, r;
+
+	if (!strcmp(verb, "wait")) {
+		if (l->argc > 1)
+			usage_error("%s:%u: 'wait' takes no arguments", name, l->lineno);
+		plan_add_barrier(plan);
+		return;
+	}
+	if (strcmp(verb, "copy") && strcmp(verb, "zero"))
+		usage_error("%s:%u: unknown job '%s' (expected copy, zero or wait)",
+			    name, l->lineno, verb);
+	zero = !strcmp(verb, "zero");
+	jobfile_options(l, name, &i, &flags, &force);
+	if (zero)
+		r = plan_add_job(plan, l->lineno, true, force, flags, NULL,
+				 (unsigned)(l->argc - i), l->argv + i, err, sizeof(err));
+	else if (i >= l->argc)
+		usage_error("%s:%u: copy needs a source and a destination", name,
+			    l->lineno);
+	else
+		r = plan_add_job(plan, l->lineno, false, force, flags, l->argv[i],
+				 (unsigned)(l->argc - i - 1), l->argv + i + 1, err,
+				 sizeof(err));
+	if (r < 0)
+		usage_error("%s", err);
+}
+
+static struct jobfile *plan_from_jobfile(struct plan *plan, struct options *o)
+{
+	const char *name = o->job_file;
+	struct jobfile *jf;
+	char err[1024];
+	FILE *f;
+	size_t i;
+	int r;
+
+	if (o->nr_args)
+		usage_error("--job-file: SOURCE and DEST arguments cannot be given too");
+	if (o->zero)
+		usage_error("--job-file: --zero cannot be given too (use 'zero' lines)");
+	f = strcmp(name, "-") ? fopen(name, "re") : stdin;
+	if (!f)
+		usage_error("%s: %s", name, strerror(errno));
+	r = jobfile_parse(f, name, &jf, err, sizeof(err));
+	if (f != stdin)
+		fclose(f);
+	if (r == -EINVAL)
+		usage_error("%s", err);
+	if (r < 0)
+		usage_error("%s: %s", name, strerror(-r));
+	plan->jobfile = name;
+	for (i = 0; i < jf->nr_lines; i++)
+		plan_from_jobfile_line(plan, o, &jf->lines[i], name);
+	if (!plan->nr_jobs)
+		usage_error("%s: no jobs", name);
+	return jf;
+}
+
+/*-----------------------------------------------------------------
+ * Running.
+ *---------------------------------------------------------------*/
+static volatile sig_atomic_t got_stop_signal;
+static volatile sig_atomic_t got_status_signal;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	got_stop_signal++;
+}
+
+static void on_status_signal(int sig)
+{
+	(void)sig;
+	got_status_signal = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_flags = 0 };
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_status_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+struct run {
+	struct options *opts;
+	struct plan *plan;
+	struct kc_client *kc;
+	struct kc_job **kjobs;		/* per plan job; NULL until queued */
+	struct report_job *rjobs;
+	struct progress *progress;
+	uint64_t bytes_total;
+	uint64_t start_ns;
+};
+
+static uint64_t bytes_done(struct run *run)
+{
+	uint64_t done = 0;
+	size_t i;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		if (run->kjobs[i])
+			kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
+		done += run->rjobs[i].stats.bytes_done;
+	}
+	return done;
+}
+
+static bool tick(void *context)
+{
+	struct run *run = context;
+	uint64_t done = bytes_done(run);
+
+	if (got_status_signal) {
+		got_status_signal = 0;
+		progress_clear(run->progress);
+		progress_status_line(stderr, done, run->bytes_total,
+				     (double)(kc_now_ns() - run->start_ns) / 1e9);
+	}
+	progress_update(run->progress, done, run->rjobs, run->plan->nr_jobs, false);
+	return got_stop_signal != 0;
+}
+
+static void fill_report_jobs(struct run *run)
+{
+	const struct plan_job *pj;
+	struct report_job *rj;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		rj->line = pj->line;
+		rj->zero = pj->zero;
+		rj->verified = -1;
+		if (!pj->zero)
+			rj->source = (struct report_region) {
+				target_path(pj->source.target), pj->source.offset,
+				pj->source.count };
+		rj->num_dests = pj->num_dests;
+		for (d = 0; d < pj->num_dests; d++)
+			rj->dests[d] = (struct report_region) {
+				target_path(pj->dests[d].target), pj->dests[d].offset,
+				pj->dests[d].count };
+		rj->stats.length = pj->zero ? 0 : pj->source.count;
+		for (d = 0; pj->zero && d < pj->num_dests; d++)
+			if (pj->dests[d].count > rj->stats.length)
+				rj->stats.length = pj->dests[d].count;
+		run->bytes_total += rj->stats.length;
+	}
+}
+
+static int queue_group(struct run *run, unsigned group)
+{
+	const struct plan_job *pj;
+	size_t i;
+	int r;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		if (pj->group != group)
+			continue;
+		if (pj->zero)
+			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, NULL,
+				    NULL, &run->kjobs[i]);
+		else
+			r = kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests,
+				    pj->flags, NULL, NULL, &run->kjobs[i]);
+		if (r < 0)
+			return r;
+		run->rjobs[i].started = true;
+	}
+	return 0;
+}
+
+static int run_groups(struct run *run)
+{
+	unsigned g;
+	int r;
+
+	for (g = 0; g <= run->plan->nr_groups && !got_stop_signal; g++) {
+		r = queue_group(run, g);
+		if (r < 0)
+			return r;
+		r = kc_client_run(run->kc, tick, run, TICK_MS);
+		if (r < 0)
+			return r;
+		if (kc_client_stopped(run->kc))
+			break;
+	}
+	bytes_done(run);
+	return 0;
+}
+
+/* A failed flush is a write error on every destination of that target. */
+static void record_flush_failure(struct run *run, const struct target *t, int r)
+{
+	const struct plan_job *pj;
+	struct report_job *rj;
+	struct kc_error_range *e;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		for (d = 0; d < pj->num_dests; d++) {
+			if (pj->dests[d].target != t)
+				continue;
+			e = realloc(rj->extra, (rj->nr_extra + 1) * sizeof(*e));
+			if (!e)
+				continue;
+			rj->extra = e;
+			e[rj->nr_extra++] = (struct kc_error_range) {
+				(int)d, pj->dests[d].offset, pj->dests[d].count, -r };
+		}
+	}
+}
+
+static enum report_status final_status(const struct run *run)
+{
+	const struct report_job *rj;
+	size_t i;
+
+	if (got_stop_signal || kc_client_stopped(run->kc))
+		return REPORT_INTERRUPTED;
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		rj = &run->rjobs[i];
+		if (rj->stats.read_err || rj->stats.write_err || rj->nr_extra ||
+		    rj->verified == 0)
+			return REPORT_ERRORS;
+	}
+	return REPORT_OK;
+}
+
+static int exit_code(enum report_status status)
+{
+	switch (status) {
+	case REPORT_OK:
+		return 0;
+	case REPORT_ERRORS:
+		return EXIT_IO_ERROR;
+	case REPORT_INTERRUPTED:
+		break;
+	}
+	return EXIT_INTERRUPTED;
+}
+
+static void warn_fallback(const char *path, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "kcopy: warning: %s: O_DIRECT is not supported, using "
+		"buffered I/O\n", path);
+}
+
+static enum progress_mode progress_mode(const struct options *o)
+{
+	if (o->progress_given)
+		return o->progress;
+	if (o->quiet || !isatty(STDERR_FILENO))
+		return PROGRESS_NONE;
+	return PROGRESS_LINE;
+}
+
+static int finish(struct run *run)
+{
+	enum report_status status;
+	const struct target *failed = NULL;
+	double seconds;
+	size_t i;
+	int r, code;
+
+	if (run->opts->flush) {
+		r = plan_flush(run->plan, &failed);
+		if (r < 0)
+			record_flush_failure(run, failed, r);
+	}
+	status = final_status(run);
+	seconds = (double)(kc_now_ns() - run->start_ns) / 1e9;
+	progress_update(run->progress, bytes_done(run), run->rjobs,
+			run->plan->nr_jobs, run->opts->progress == PROGRESS_JSON);
+	progress_clear(run->progress);
+	if (!run->opts->quiet)
+		report_human(stderr, run->rjobs, run->plan->nr_jobs, seconds, status);
+	code = exit_code(status);
+	if (run->opts->json && report_json(stdout, run->rjobs, run->plan->nr_jobs,
+					   seconds, status) < 0) {
+		fprintf(stderr, "kcopy: write error on standard output: %s\n",
+			strerror(errno));
+		if (!code)
+			code = EXIT_IO_ERROR;
+	}
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		free(run->rjobs[i].extra);
+	return code;
+}
+
+static int run_plan(struct options *o, struct plan *plan)
+{
+	struct run run = { .opts = o, .plan = plan };
+	char err[1024];
+	int r, code = EXIT_IO_ERROR;
+
+	r = plan_open(plan, err, sizeof(err));
+	if (r == -ENOMEM)
+		usage_error("out of memory");
+	if (r < 0)
+		usage_error("%s", err);
+	if (!o->quiet)
+		plan_for_each_fallback(plan, warn_fallback, NULL);
+	r = kc_client_create(&o->config, &run.kc);
+	if (r < 0)
+		usage_error("cannot set up the engine: %s", strerror(-r));
+	r = plan_prepare(plan, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "kcopy: %s\n", err);
+		goto out;
+	}
+	run.kjobs = calloc(plan->nr_jobs, sizeof(*run.kjobs));
+	run.rjobs = calloc(plan->nr_jobs, sizeof(*run.rjobs));
+	if (!run.kjobs || !run.rjobs) {
+		fprintf(stderr, "kcopy: out of memory\n");
+		goto out;
+	}
+	fill_report_jobs(&run);
+	run.progress = progress_create(progress_mode(o), stderr, run.bytes_total);
+	run.start_ns = kc_now_ns();
+	install_signals();
+	r = run_groups(&run);
+	if (r < 0) {
+		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
+		goto out;
+	}
+	code = finish(&run);
+out:
+	progress_destroy(run.progress);
+	free(run.rjobs);
+	free(run.kjobs);
+	kc_client_destroy(run.kc);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.config = {
+			.sub_job_size = DEFAULT_SUB_JOB_SIZE,
+			.sub_jobs = DEFAULT_SUB_JOBS,
+			.throttle = 100,
+		},
+		.flush = true,
+	};
+	struct plan plan = { .buffered = false };
+	struct jobfile *jf = NULL;
+	int code;
+
+	argp_err_exit_status = EXIT_USAGE;
+	argp_parse(&argp, argc, argv, 0, NULL, &o);
+	settle_engine_options(&o);
+	if ((o.flags & KC_WRITE_SEQ) && (o.flags & KC_IGNORE_ERROR)) {
+		if (!o.quiet)
+			fprintf(stderr, "kcopy: warning: --sequential turns "
+				"--ignore-errors off\n");
+		o.flags &= ~KC_IGNORE_ERROR;
+	}
+	plan.buffered = o.buffered;
+	if (o.job_file)
+		jf = plan_from_jobfile(&plan, &o);
+	else
+		plan_from_args(&plan, &o);
+	code = run_plan(&o, &plan);
+	plan_free(&plan);
+	jobfile_free(jf);
+	return code;
+}

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * plan.c - see plan.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "plan.h"
+#include "target.h"
+
+struct plan_target {
+	const char *path;	/* as first given */
+	struct stat st;
+	bool exists;
+	bool written;		/* some job writes it */
+	bool force;		/* every job writing it allows signatures */
+	unsigned line;		/* first job naming it, for messages */
+	const struct region_spec *spec;
+	struct target *t;
+};
+
+/* "FILE:LINE: " for job-file jobs, "" otherwise. */
+static int where(const struct plan *plan, unsigned line, char *buf, size_t len)
+{
+	if (plan->jobfile && line)
+		return snprintf(buf, len, "%s:%u: ", plan->jobfile, line);
+	buf[0] = '\0';
+	return 0;
+}
+
+static int refuse(const struct plan *plan, unsigned line, char *err,
+		  size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+	int n = where(plan, line, err, errlen);
+
+	if (n < 0 || (size_t)n >= errlen)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int parse_region(struct plan *plan, unsigned line, const char *arg,
+			struct region_spec *spec, char *err, size_t errlen)
+{
+	int r = region_parse(arg, spec);
+
+	if (r == -EINVAL)
+		return refuse(plan, line, err, errlen, r,
+			      "'%s': invalid region (expected PATH[:OFFSET[+LENGTH]])",
+			      arg);
+	if (r < 0)
+		return refuse(plan, line, err, errlen, r, "%s", strerror(-r));
+	return 0;
+}
+
+int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
+		 unsigned flags, const char *src, unsigned num_dests,
+		 char *const dsts[], char *err, size_t errlen)
+{
+	struct plan_job *jobs, *job;
+	unsigned i;
+	int r;
+
+	if (num_dests == 0)
+		return refuse(plan, line, err, errlen, -EINVAL,
+			      zero ? "no destination to zero" :
+			      src ? "no destination given" : "no source given");
+	if (num_dests > KC_MAX_DESTS)
+		return refuse(plan, line, err, errlen, -E2BIG,
+			      "%u destinations given; at most %d are allowed",
+			      num_dests, KC_MAX_DESTS);
+	jobs = realloc(plan->jobs, (plan->nr_jobs + 1) * sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	plan->jobs = jobs;
+	job = &jobs[plan->nr_jobs];
+	memset(job, 0, sizeof(*job));
+	plan->nr_jobs++;
+	job->line = line;
+	job->group = plan->nr_groups;
+	job->zero = zero;
+	job->force = force;
+	job->flags = flags;
+	job->src_arg = src;
+	job->num_dests = num_dests;
+	if (src) {
+		r = parse_region(plan, line, src, &job->src_spec, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < num_dests; i++) {
+		job->dst_args[i] = dsts[i];
+		r = parse_region(plan, line, dsts[i], &job->dst_spec[i], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void plan_add_barrier(struct plan *plan)
+{
+	/* Only a barrier after some job starts a new group. */
+	if (plan->nr_jobs && plan->jobs[plan->nr_jobs - 1].group == plan->nr_groups)
+		plan->nr_groups++;
+}
+
+/*-----------------------------------------------------------------
+ * Targets: each file or device once.
+ *---------------------------------------------------------------*/
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	if (S_ISBLK(a->st_mode) && S_ISBLK(b->st_mode))
+		return a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+static struct plan_target *find_target(struct plan *plan, const char *path,
+				       bool *is_new)
+{
+	struct plan_target *pt, *targets;
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	size_t i;
+
+	for (i = 0; i < plan->nr_targets; i++) {
+		pt = &plan->targets[i];
+		if (exists ? pt->exists && same_stat(&pt->st, &st) :
+			     !pt->exists && !strcmp(pt->path, path)) {
+			*is_new = false;
+			return pt;
+		}
+	}
+	targets = realloc(plan->targets, (plan->nr_targets + 1) * sizeof(*targets));
+	if (!targets)
+		return NULL;
+	plan->targets = targets;
+	pt = &targets[plan->nr_targets++];
+	memset(pt, 0, sizeof(*pt));
+	pt->path = path;
+	pt->exists = exists;
+	pt->force = true;
+	if (exists)
+		pt->st = st;
+	*is_new = true;
+	return pt;
+}
+
+static struct plan_target *target_of(struct plan *plan, const char *path)
+{
+	bool is_new;
+
+	return find_target(plan, path, &is_new);
+}
+
+static void note_first_use(struct plan_target *pt, const struct plan_job *job,
+			   const struct region_spec *spec)
+{
+	if (!pt->spec) {
+		pt->spec = spec;
+		pt->line = job->line;
+	}
+}
+
+/* First pass: which paths are written, and may they carry signatures. */
+static int collect_targets(struct plan *plan)
+{
+	struct plan_target *pt;
+	struct plan_job *job;
+	size_t j;
+	unsigned d;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		if (job->src_arg) {
+			pt = target_of(plan, job->src_spec.path);
+			if (!pt)
+				return -ENOMEM;
+			note_first_use(pt, job, &job->src_spec);
+		}
+		for (d = 0; d < job->num_dests; d++) {
+			pt = target_of(plan, job->dst_spec[d].path);
+			if (!pt)
+				return -ENOMEM;
+			note_first_use(pt, job, &job->dst_spec[d]);
+			pt->written = true;
+			pt->force &= job->force;
+		}
+	}
+	return 0;
+}
+
+static int open_targets(struct plan *plan, char *err, size_t errlen)
+{
+	struct plan_target *pt;
+	char why[512];
+	size_t i;
+	int r;
+
+	for (i = 0; i < plan->nr_targets; i++) {
+		pt = &plan->targets[i];
+		r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE,
+				plan->buffered, &pt->t, why, sizeof(why));
+		if (r == -ENOENT && pt->spec->bad_suffix)
+			return refuse(plan, pt->line, err, errlen, r,
+				      "%s (and '%s' is not a valid OFFSET[+LENGTH])",
+				      why, pt->spec->bad_suffix);
+		if (r < 0)
+			return refuse(plan, pt->line, err, errlen, r, "%s", why);
+	}
+	return 0;
+}
+
+static struct target *opened(struct plan *plan, const char *path)
+{
+	return target_of(plan, path)->t;
+}
+
+/*-----------------------------------------------------------------
+ * Region checks.
+ *---------------------------------------------------------------*/
+static bool ends_at_file_eof(const struct target *t, uint64_t offset,
+			     uint64_t length)
+{
+	return !target_is_blockdev(t) && offset + length == target_size(t);
+}
+
+static int check_offset(struct plan *plan, unsigned line, const char *arg,
+			const struct target *t, uint64_t offset, char *err,
+			size_t errlen)
+{
+	unsigned lbs = target_block_size(t);
+
+	if (offset % lbs)
+		return refuse(plan, line, err, errlen, -EINVAL,
+			      "%s: offset %" PRIu64 " is not aligned to the %s size %u",
+			      arg, offset, target_is_blockdev(t) ?
+			      "logical block" : "sector", lbs);
+	return 0;
+}
+
+static int misaligned_length(struct plan *plan, unsigned line, const char *arg,
+			     uint64_t length, const struct target *t, char *err,
+			     size_t errlen)
+{
+	return refuse(plan, line, err, errlen, -EINVAL,
+		      "%s: length %" PRIu64 " is not a multiple of the %s size %u",
+		      arg, length, target_is_blockdev(t) ? "logical block" : "sector",
+		      target_block_size(t));
+}
+
+static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
+			  size_t errlen)
+{
+	const struct region_spec *s = &job->src_spec;
+	struct target *t = opened(plan, s->path);
+	uint64_t size = target_size(t), len;
+	int r;
+
+	r = check_offset(plan, job->line, job->src_arg, t, s->offset, err, errlen);
+	if (r < 0)
+		return r;
+	if (s->offset > size)
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: offset %" PRIu64 " is beyond the end (size %" PRIu64 ")",
+			      job->src_arg, s->offset, size);
+	len = s->has_length ? s->length : size - s->offset;
+	if (len > size - s->offset)
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: region ends beyond the end (size %" PRIu64 ")",
+			      job->src_arg, size);
+	if (len % target_block_size(t) && !ends_at_file_eof(t, s->offset, len))
+		return misaligned_length(plan, job->line, job->src_arg, len, t,
+					 err, errlen);
+	job->source = (struct kc_io_region) { t, s->offset, len };
+	return 0;
+}
+
+static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d,
+			     char *err, size_t errlen)
+{
+	const struct region_spec *s = &job->dst_spec[d];
+	const char *arg = job->dst_args[d];
+	struct target *t = opened(plan, s->path);
+	uint64_t len = job->source.count, size = target_size(t);
+	bool src_tail = ends_at_file_eof(job->source.target, job->source.offset, len);
+	int r;
+
+	r = check_offset(plan, job->line, arg, t, s->offset, err, errlen);
+	if (r < 0)
+		return r;
+	if (s->has_length && s->length % target_block_size(t))
+		return misaligned_length(plan, job->line, arg, s->length, t, err,
+					 errlen);
+	if (s->has_length && s->length < len)
+		return refuse(plan, job->line, err, errlen, -ENOSPC,
+			      "%s: destination region (%" PRIu64 " bytes) is smaller "
+			      "than the copy (%" PRIu64 " bytes)", arg, s->length, len);
+	if (target_is_blockdev(t) && (s->offset > size || size - s->offset < len))
+		return refuse(plan, job->line, err, errlen, -ENOSPC,
+			      "%s: destination too small: the copy needs %" PRIu64
+			      " bytes at offset %" PRIu64 ", the device has %" PRIu64,
+			      arg, len, s->offset, size);
+	if (len % target_block_size(t) && !src_tail)
+		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
+	if (s->offset > UINT64_MAX - len)
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: region too large", arg);
+	job->dests[d] = (struct kc_io_region) { t, s->offset, len };
+	return 0;
+}
+
+static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d,
+			     char *err, size_t errlen)
+{
+	const struct region_spec *s = &job->dst_spec[d];
+	const char *arg = job->dst_args[d];
+	struct target *t = opened(plan, s->path);
+	uint64_t size = target_size(t), len;
+	int r;
+
+	r = check_offset(plan, job->line, arg, t, s->offset, err, errlen);
+	if (r < 0)
+		return r;
+	if (!s->has_length && s->offset > size)
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: offset %" PRIu64 " is beyond the end (size %" PRIu64 ")",
+			      arg, s->offset, size);
+	len = s->has_length ? s->length : size - s->offset;
+	if (target_is_blockdev(t) && (s->offset > size || len > size - s->offset))
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: region ends beyond the end (size %" PRIu64 ")",
+			      arg, size);
+	if (s->offset > UINT64_MAX - len)
+		return refuse(plan, job->line, err, errlen, -ERANGE,
+			      "%s: region too large", arg);
+	if (len % target_block_size(t) && !ends_at_file_eof(t, s->offset, len))
+		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
+	job->dests[d] = (struct kc_io_region) { t, s->offset, len };
+	return 0;
+}
+
+static int resolve_job(struct plan *plan, struct plan_job *job, char *err,
+		       size_t errlen)
+{
+	unsigned d;
+	int r = 0;
+
+	if (!job->zero) {
+		r = resolve_source(plan, job, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (d = 0; d < job->num_dests && r == 0; d++)
+		r = job->zero ? resolve_zero_dest(plan, job, d, err, errlen) :
+				resolve_copy_dest(plan, job, d, err, errlen);
+	return r;
+}
+
+/*-----------------------------------------------------------------
+ * Overlaps: nothing written may overlap anything else in use at the
+ * same time (the same job, or a job of the same group).
+ *---------------------------------------------------------------*/
+struct use {
+	const struct plan_job *job;
+	int index;		/* KC_REGION_SOURCE or dest index */
+	const char *arg;
+	const struct kc_io_region *rg;
+};
+
+static int collide(struct plan *plan, const struct use *a, const struct use *b,
+		   char *err, size_t errlen)
+{
+	const struct use *w = a->index == KC_REGION_SOURCE ? b : a;
+	const struct use *o = w == a ? b : a;
+
+	if (a->job == b->job && o->index == KC_REGION_SOURCE)
+		return refuse(plan, w->job->line, err, errlen, -EINVAL,
+			      "%s: destination overlaps the source %s", w->arg, o->arg);
+	if (a->job == b->job && a->rg->offset == b->rg->offset &&
+	    a->rg->count == b->rg->count)
+		return refuse(plan, w->job->line, err, errlen, -EINVAL,
+			      "%s: the same destination is given twice", w->arg);
+	if (a->job == b->job)
+		return refuse(plan, w->job->line, err, errlen, -EINVAL,
+			      "%s: destination overlaps destination %s", w->arg, o->arg);
+	return refuse(plan, w->job->line, err, errlen, -EINVAL,
+		      "%s: overlaps %s of the job on line %u, which runs at the same "
+		      "time (add a 'wait' line between them)",
+		      w->arg, o->arg, o->job->line);
+}
+
+static int check_pair(struct plan *plan, const struct use *a, const struct use *b,
+		      char *err, size_t errlen)
+{
+	if (a->index == KC_REGION_SOURCE && b->index == KC_REGION_SOURCE)
+		return 0;	/* reads may share */
+	if (!target_same_object(a->rg->target, b->rg->target))
+		return 0;
+	if (!region_ranges_overlap(a->rg->offset, a->rg->count,
+				   b->rg->offset, b->rg->count)) {
+		/* Zero-length twins are still the same destination twice. */
+		if (a->job != b->job || a->rg->count || b->rg->count ||
+		    a->rg->offset != b->rg->offset)
+			return 0;
+	}
+	return collide(plan, a, b, err, errlen);
+}
+
+static size_t uses_of_group(struct plan *plan, unsigned group, struct use *uses)
+{
+	size_t n = 0, j;
+	unsigned d;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		const struct plan_job *job = &plan->jobs[j];
+
+		if (job->group != group)
+			continue;
+		if (!job->zero)
+			uses[n++] = (struct use) { job, KC_REGION_SOURCE, job->src_arg,
+						   &job->source };
+		for (d = 0; d < job->num_dests; d++)
+			uses[n++] = (struct use) { job, (int)d, job->dst_args[d],
+						   &job->dests[d] };
+	}
+	return n;
+}
+
+static int check_overlaps(struct plan *plan, char *err, size_t errlen)
+{
+	struct use *uses;
+	size_t n, i, k;
+	unsigned g;
+	int r = 0;
+
+	uses = calloc(plan->nr_jobs * (KC_MAX_DESTS + 1) + 1, sizeof(*uses));
+	if (!uses)
+		return -ENOMEM;
+	for (g = 0; g <= plan->nr_groups && r == 0; g++) {
+		n = uses_of_group(plan, g, uses);
+		for (i = 0; i < n && r == 0; i++)
+			for (k = i + 1; k < n && r == 0; k++)
+				r = check_pair(plan, &uses[i], &uses[k], err, errlen);
+	}
+	free(uses);
+	return r;
+}
+
+/* The job that first writes @pt, for messages. */
+static const struct plan_job *first_writer(struct plan *plan,
+					   const struct plan_target *pt,
+					   const char **arg)
+{
+	size_t j;
+	unsigned d;
+
+	for (j = 0; j < plan->nr_jobs; j++)
+		for (d = 0; d < plan->jobs[j].num_dests; d++)
+			if (target_of(plan, plan->jobs[j].dst_spec[d].path) == pt) {
+				*arg = plan->jobs[j].dst_args[d];
+				return &plan->jobs[j];
+			}
+	return NULL;
+}
+
+static int check_signatures(struct plan *plan, char *err, size_t errlen)
+{
+	const struct plan_job *job;
+	struct plan_target *pt;
+	const char *arg = NULL;
+	char what[256];
+	size_t i;
+	int r;
+
+	for (i = 0; i < plan->nr_targets; i++) {
+		pt = &plan->targets[i];
+		if (!pt->written || pt->force)
+			continue;
+		r = target_probe_signature(pt->t, what, sizeof(what));
+		job = first_writer(plan, pt, &arg);
+		if (r < 0)
+			return refuse(plan, job->line, err, errlen, r,
+				      "%s: cannot probe for signatures: %s",
+				      arg, strerror(-r));
+		if (r > 0)
+			return refuse(plan, job->line, err, errlen, -EEXIST,
+				      "%s: contains a %s signature; use --force to "
+				      "overwrite it", arg, what);
+	}
+	return 0;
+}
+
+int plan_open(struct plan *plan, char *err, size_t errlen)
+{
+	size_t j;
+	int r;
+
+	r = collect_targets(plan);
+	if (r < 0)
+		return r;
+	r = open_targets(plan, err, errlen);
+	if (r < 0)
+		return r;
+	for (j = 0; j < plan->nr_jobs; j++) {
+		r = resolve_job(plan, &plan->jobs[j], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	r = check_overlaps(plan, err, errlen);
+	if (r < 0)
+		return r;
+	return check_signatures(plan, err, errlen);
+}
+
+int plan_prepare(struct plan *plan, char *err, size_t errlen)
+{
+	const struct plan_job *job;
+	size_t j;
+	unsigned d;
+	int r;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		for (d = 0; d < job->num_dests; d++) {
+			r = target_prepare(job->dests[d].target,
+					   job->dests[d].offset + job->dests[d].count,
+					   err, errlen);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int plan_flush(struct plan *plan, const struct target **failed)
+{
+	size_t i;
+	int r, first = 0;
+
+	for (i = 0; i < plan->nr_targets; i++) {
+		if (!plan->targets[i].written)
+			continue;
+		r = target_flush(plan->targets[i].t);
+		if (r < 0 && !first) {
+			first = r;
+			*failed = plan->targets[i].t;
+		}
+	}
+	return first;
+}
+
+void plan_for_each_fallback(const struct plan *plan,
+			    void (*fn)(const char *path, void *ctx), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < plan->nr_targets; i++)
+		if (plan->targets[i].t && target_fell_back(plan->targets[i].t))
+			fn(plan->targets[i].path, ctx);
+}
+
+void plan_free(struct plan *plan)
+{
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < plan->nr_jobs; i++) {
+		region_spec_free(&plan->jobs[i].src_spec);
+		for (d = 0; d < plan->jobs[i].num_dests; d++)
+			region_spec_free(&plan->jobs[i].dst_spec[d]);
+	}
+	for (i = 0; i < plan->nr_targets; i++)
+		target_close(plan->targets[i].t);
+	free(plan->jobs);
+	free(plan->targets);
+	memset(plan, 0, sizeof(*plan));
+}

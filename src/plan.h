@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * plan.h - from arguments to validated, opened regions (SPEC §1).
+ *
+ * Every refusal of SPEC §1 happens here, before anything is written:
+ * plan_open() opens and checks everything and changes nothing on disk;
+ * only plan_prepare() creates or extends destination files. Each distinct
+ * file or device is opened once, however many jobs name it.
+ */
+#ifndef KCOPY_PLAN_H
+#define KCOPY_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kcopyd.h"
+#include "region.h"
+
+struct plan_job {
+	unsigned line;		/* job-file line, 0 on the command line */
+	unsigned group;		/* jobs of one group run together; 'wait' ends one */
+	bool zero;
+	bool force;		/* allow destinations with signatures */
+	unsigned flags;		/* KC_* job flags */
+	const char *src_arg;	/* as given; NULL for zero */
+	unsigned num_dests;
+	const char *dst_args[KC_MAX_DESTS];
+	struct region_spec src_spec;
+	struct region_spec dst_spec[KC_MAX_DESTS];
+	/* Filled by plan_open(). */
+	struct kc_io_region source;
+	struct kc_io_region dests[KC_MAX_DESTS];
+};
+
+struct plan {
+	const char *jobfile;	/* for FILE:LINE: messages, or NULL */
+	bool buffered;
+	size_t nr_jobs;
+	struct plan_job *jobs;
+	unsigned nr_groups;
+	/* private */
+	size_t nr_targets;
+	struct plan_target *targets;
+};
+
+/*
+ * Add a job; @src is NULL for zero. The argument strings must outlive the
+ * plan. Returns 0, or -errno with a message in @err.
+ */
+int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
+		 unsigned flags, const char *src, unsigned num_dests,
+		 char *const dsts[], char *err, size_t errlen);
+/* A 'wait' barrier: later jobs form a new group. */
+void plan_add_barrier(struct plan *plan);
+
+/* Open, size, align, overlap, in-use and signature checks. No writes. */
+int plan_open(struct plan *plan, char *err, size_t errlen);
+/* Create missing destination files and extend short ones. */
+int plan_prepare(struct plan *plan, char *err, size_t errlen);
+/* fdatasync every destination; on failure, *@failed names it. */
+int plan_flush(struct plan *plan, const struct target **failed);
+/* Warnings to print (O_DIRECT fallbacks), one call per target. */
+void plan_for_each_fallback(const struct plan *plan,
+			    void (*fn)(const char *path, void *ctx), void *ctx);
+void plan_free(struct plan *plan);
+
+#endif

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * region.c - split "PATH[:OFFSET[+LENGTH]]" and "PATH:+LENGTH".
+ *
+ * Only the LAST ':' can start a suffix, and only if everything after it
+ * parses; anything else is part of the path. That keeps by-path names like
+ * "pci-0000:00:1f.2" usable without quoting rules. The price is that a path
+ * whose last component ends in ":DIGITS" ("pci-0000:00") is read as
+ * offset 0 of "pci-0000"; write "pci-0000:00:0" to mean the whole device.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "region.h"
+#include "size.h"
+
+/*
+ * Parse the suffix @s (everything after the ':') in place: the '+' is
+ * briefly replaced by a NUL so that size_parse() sees each half alone.
+ * Sizes never contain '+' (size_parse() refuses signs), so the first '+'
+ * is the separator.
+ */
+static int parse_suffix(char *s, struct region_spec *r)
+{
+	char *plus = strchr(s, '+');
+	uint64_t off = 0, len = 0;
+	int ret;
+
+	if (!plus) {
+		ret = size_parse(s, &off);
+		if (ret)
+			return ret;
+		r->offset = off;
+		r->has_length = false;
+		return 0;
+	}
+
+	*plus = '\0';
+	ret = plus == s ? 0 : size_parse(s, &off);
+	*plus = '+';
+	if (ret)
+		return ret;
+	ret = size_parse(plus + 1, &len);
+	if (ret)
+		return ret;
+	r->offset = off;
+	r->length = len;
+	r->has_length = true;
+	return 0;
+}
+
+static bool looks_like_size(const char *s)
+{
+	return (*s >= '0' && *s <= '9') || *s == '+';
+}
+
+int region_parse(const char *arg, struct region_spec *out)
+{
+	struct region_spec r = { 0 };
+	char *colon;
+
+	memset(out, 0, sizeof(*out));
+	if (!arg || !*arg)
+		return -EINVAL;
+
+	r.path = strdup(arg);
+	if (!r.path)
+		return -ENOMEM;
+
+	colon = strrchr(r.path, ':');
+	if (colon && !parse_suffix(colon + 1, &r)) {
+		if (colon == r.path) {
+			free(r.path);
+			return -EINVAL;
+		}
+		*colon = '\0';
+	} else if (colon && looks_like_size(colon + 1)) {
+		r.bad_suffix = colon + 1;
+	}
+
+	*out = r;
+	return 0;
+}
+
+void region_spec_free(struct region_spec *r)
+{
+	if (!r)
+		return;
+	free(r->path);
+	r->path = NULL;
+	r->bad_suffix = NULL;
+}
+
+bool region_ranges_overlap(uint64_t a_off, uint64_t a_len,
+			   uint64_t b_off, uint64_t b_len)
+{
+	if (!a_len || !b_len)
+		return false;
+	/*
+	 * Compare distances instead of end points: a_off + a_len may wrap,
+	 * b_off - a_off cannot when b_off >= a_off.
+	 */
+	if (a_off <= b_off)
+		return b_off - a_off < a_len;
+	return a_off - b_off < b_len;
+}

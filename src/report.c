@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * report.c - see report.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "size.h"
+
+#define LINE_INTERVAL_NS (100 * 1000000ull)
+#define JSON_INTERVAL_NS (1000 * 1000000ull)
+#define RATE_WINDOW_NS (2000 * 1000000ull)
+
+const char *report_status_name(enum report_status status)
+{
+	switch (status) {
+	case REPORT_OK:
+		return "ok";
+	case REPORT_ERRORS:
+		return "errors";
+	case REPORT_INTERRUPTED:
+		break;
+	}
+	return "interrupted";
+}
+
+static double job_seconds(const struct report_job *j)
+{
+	if (!j->started)
+		return 0;
+	return (double)(j->stats.end_ns - j->stats.start_ns) / 1e9;
+}
+
+/* Bytes a job reports: its length when it ended whole, else its prefix. */
+static uint64_t job_bytes(const struct report_job *j)
+{
+	if (!j->started)
+		return 0;
+	if (j->stats.interrupted)
+		return j->stats.done_prefix;
+	return j->stats.length;
+}
+
+static const char *strerror_text(int error)
+{
+	return strerror(error);
+}
+
+static void human_region(FILE *f, const struct report_region *r)
+{
+	char len[32];
+
+	fprintf(f, "%s", r->path);
+	if (r->offset)
+		fprintf(f, " @%" PRIu64, r->offset);
+	fprintf(f, " (%s)", size_format(r->length, len, sizeof(len)));
+}
+
+static void human_error(FILE *f, const struct report_job *j,
+			const struct kc_error_range *e)
+{
+	const char *path = e->region == KC_REGION_SOURCE ? j->source.path :
+			   j->dests[e->region].path;
+
+	if (e->region == KC_REGION_SOURCE)
+		fprintf(f, "  read error: source %s", path);
+	else
+		fprintf(f, "  write error: dest %d %s", e->region, path);
+	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s\n",
+		e->offset, e->offset + e->length - 1, e->length,
+		strerror_text(e->error));
+}
+
+static void human_job(FILE *f, const struct report_job *j)
+{
+	char done[32], rate[32];
+	double secs = job_seconds(j);
+	uint64_t bytes = job_bytes(j);
+	size_t i;
+	unsigned d;
+
+	if (j->line)
+		fprintf(f, "line %u: ", j->line);
+	if (j->zero) {
+		fprintf(f, "zero ");
+	} else {
+		fprintf(f, "copy ");
+		human_region(f, &j->source);
+		fprintf(f, " ->");
+	}
+	for (d = 0; d < j->num_dests; d++) {
+		fprintf(f, "%s ", d ? "," : "");
+		human_region(f, &j->dests[d]);
+	}
+	fprintf(f, "\n  %s %s in %.2f s",
+		j->zero ? "zeroed" : "copied",
+		size_format(bytes, done, sizeof(done)), secs);
+	if (secs > 0)
+		fprintf(f, " (%s/s)", size_format((uint64_t)(bytes / secs), rate,
+						   sizeof(rate)));
+	if (j->zero && j->stats.zero_method != KC_ZERO_NONE)
+		fprintf(f, " by %s", j->stats.zero_method == KC_ZERO_OFFLOAD ?
+			"write-zeroes offload" : "writing zeros");
+	if (!j->started)
+		fprintf(f, ", not started");
+	else if (j->stats.interrupted)
+		fprintf(f, ", interrupted");
+	fputc('\n', f);
+	if (j->stats.bytes_skipped && !j->stats.interrupted)
+		fprintf(f, "  %s already done (resumed) or skipped\n",
+			size_format(j->stats.bytes_skipped, done, sizeof(done)));
+	for (i = 0; i < j->stats.nr_errors; i++)
+		human_error(f, j, &j->stats.errors[i]);
+	for (i = 0; i < j->nr_extra; i++)
+		human_error(f, j, &j->extra[i]);
+	if (j->verified == 1)
+		fprintf(f, "  verified\n");
+}
+
+void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
+		  double seconds, enum report_status status)
+{
+	char total[32], rate[32];
+	uint64_t bytes = 0;
+	size_t i;
+
+	for (i = 0; i < nr_jobs; i++) {
+		human_job(f, &jobs[i]);
+		bytes += job_bytes(&jobs[i]);
+	}
+	fprintf(f, "kcopy: %s: %zu job%s, %s in %.2f s", report_status_name(status),
+		nr_jobs, nr_jobs == 1 ? "" : "s",
+		size_format(bytes, total, sizeof(total)), seconds);
+	if (seconds > 0)
+		fprintf(f, " (%s/s)", size_format((uint64_t)(bytes / seconds), rate,
+						   sizeof(rate)));
+	fputc('\n', f);
+}
+
+/* JSON string with the escapes RFC 8259 requires. */
+static void json_string(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void json_region(FILE *f, const struct report_region *r)
+{
+	fputs("{\"path\": ", f);
+	json_string(f, r->path);
+	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 "}",
+		r->offset, r->length);
+}
+
+static void json_error(FILE *f, const struct kc_error_range *e, bool first)
+{
+	fprintf(f, "%s{\"region\": \"%s\", \"index\": ", first ? "" : ", ",
+		e->region == KC_REGION_SOURCE ? "source" : "dest");
+	if (e->region == KC_REGION_SOURCE)
+		fputs("null", f);
+	else
+		fprintf(f, "%d", e->region);
+	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"error\": ",
+		e->offset, e->length);
+	json_string(f, strerror_text(e->error));
+	fputc('}', f);
+}
+
+static const char *zero_method_name(const struct report_job *j)
+{
+	if (!j->zero || !j->started || j->stats.zero_method == KC_ZERO_NONE)
+		return "null";
+	return j->stats.zero_method == KC_ZERO_OFFLOAD ? "\"offload\"" : "\"write\"";
+}
+
+static void json_job(FILE *f, const struct report_job *j)
+{
+	unsigned long write_err = j->stats.write_err;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < j->nr_extra; i++)
+		if (j->extra[i].region != KC_REGION_SOURCE)
+			write_err |= 1ul << j->extra[i].region;
+	fputs("{\"line\": ", f);
+	if (j->line)
+		fprintf(f, "%u", j->line);
+	else
+		fputs("null", f);
+	fprintf(f, ", \"op\": \"%s\", \"source\": ", j->zero ? "zero" : "copy");
+	if (j->zero)
+		fputs("null", f);
+	else
+		json_region(f, &j->source);
+	fputs(", \"dests\": [", f);
+	for (d = 0; d < j->num_dests; d++) {
+		if (d)
+			fputs(", ", f);
+		json_region(f, &j->dests[d]);
+	}
+	fprintf(f, "], \"bytes\": %" PRIu64 ", \"read_err\": %d, \"write_err\": %lu",
+		job_bytes(j), j->stats.read_err, write_err);
+	fputs(", \"errors\": [", f);
+	for (i = 0; i < j->stats.nr_errors; i++)
+		json_error(f, &j->stats.errors[i], i == 0);
+	for (i = 0; i < j->nr_extra; i++)
+		json_error(f, &j->extra[i], i == 0 && !j->stats.nr_errors);
+	fprintf(f, "], \"verified\": %s",
+		j->verified < 0 ? "null" : j->verified ? "true" : "false");
+	fprintf(f, ", \"zero_method\": %s", zero_method_name(j));
+	fprintf(f, ", \"bytes_data\": %" PRIu64 ", \"bytes_zeroed\": %" PRIu64
+		", \"bytes_skipped\": %" PRIu64 ", \"seconds\": %.6f",
+		j->stats.bytes_data, j->stats.bytes_zeroed, j->stats.bytes_skipped,
+		job_seconds(j));
+	fputc('}', f);
+}
+
+int report_json(FILE *f, const struct report_job *jobs, size_t nr_jobs,
+		double seconds, enum report_status status)
+{
+	uint64_t bytes = 0;
+	size_t i;
+
+	for (i = 0; i < nr_jobs; i++)
+		bytes += job_bytes(&jobs[i]);
+	fprintf(f, "{\"status\": \"%s\", \"bytes\": %" PRIu64 ", \"seconds\": %.6f"
+		", \"jobs\": [", report_status_name(status), bytes, seconds);
+	for (i = 0; i < nr_jobs; i++) {
+		if (i)
+			fputs(", ", f);
+		json_job(f, &jobs[i]);
+	}
+	fputs("]}\n", f);
+	if (fflush(f) != 0 || ferror(f))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/*-----------------------------------------------------------------
+ * Progress.
+ *---------------------------------------------------------------*/
+struct progress {
+	enum progress_mode mode;
+	FILE *f;
+	uint64_t total;
+	uint64_t start_ns;
+	uint64_t last_draw_ns;
+	/* Rate over a sliding window: the sample at the window's start. */
+	uint64_t window_ns, window_bytes;
+	double rate;
+	bool drawn;
+};
+
+struct progress *progress_create(enum progress_mode mode, FILE *f,
+				  uint64_t bytes_total)
+{
+	struct progress *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->mode = mode;
+	p->f = f;
+	p->total = bytes_total;
+	p->start_ns = p->window_ns = kc_now_ns();
+	return p;
+}
+
+void progress_destroy(struct progress *p)
+{
+	free(p);
+}
+
+static void update_rate(struct progress *p, uint64_t now, uint64_t done)
+{
+	uint64_t span = now - p->window_ns;
+
+	if (span >= RATE_WINDOW_NS / 4 && done >= p->window_bytes) {
+		p->rate = (double)(done - p->window_bytes) * 1e9 / (double)span;
+		if (span >= RATE_WINDOW_NS) {
+			p->window_ns = now;
+			p->window_bytes = done;
+		}
+	} else if (!p->rate && now > p->start_ns) {
+		p->rate = (double)done * 1e9 / (double)(now - p->start_ns);
+	}
+}
+
+static void format_eta(char *buf, size_t len, double seconds)
+{
+	unsigned long s;
+
+	if (seconds < 0 || seconds > 359999) {
+		snprintf(buf, len, "--:--:--");
+		return;
+	}
+	s = (unsigned long)(seconds + 0.5);
+	snprintf(buf, len, "%02u:%02u:%02u", (unsigned)(s / 3600), (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+}
+
+static void draw_line(struct progress *p, uint64_t done)
+{
+	char d[32], t[32], r[32], eta[32];
+	double pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
+
+	format_eta(eta, sizeof(eta), p->rate > 0 ?
+		   (double)(p->total - done) / p->rate : -1);
+	fprintf(p->f, "\r\033[K%s / %s (%.1f%%) %s/s ETA %s",
+		size_format(done, d, sizeof(d)), size_format(p->total, t, sizeof(t)),
+		pct, size_format((uint64_t)p->rate, r, sizeof(r)), eta);
+	fflush(p->f);
+	p->drawn = true;
+}
+
+static void draw_json(struct progress *p, uint64_t done,
+		      const struct report_job *jobs, size_t nr_jobs)
+{
+	size_t i;
+
+	fprintf(p->f, "{\"bytes_done\": %" PRIu64 ", \"bytes_total\": %" PRIu64
+		", \"rate\": %" PRIu64, done, p->total, (uint64_t)p->rate);
+	if (nr_jobs > 1) {
+		fputs(", \"jobs\": [", p->f);
+		for (i = 0; i < nr_jobs; i++)
+			fprintf(p->f, "%s{\"line\": %u, \"bytes_done\": %" PRIu64
+				", \"bytes_total\": %" PRIu64 "}", i ? ", " : "",
+				jobs[i].line, jobs[i].stats.bytes_done,
+				jobs[i].stats.length);
+		fputc(']', p->f);
+	}
+	fputs("}\n", p->f);
+	fflush(p->f);
+}
+
+void progress_update(struct progress *p, uint64_t done,
+		     const struct report_job *jobs, size_t nr_jobs, bool force)
+{
+	uint64_t now, interval;
+
+	if (!p || p->mode == PROGRESS_NONE)
+		return;
+	now = kc_now_ns();
+	interval = p->mode == PROGRESS_JSON ? JSON_INTERVAL_NS : LINE_INTERVAL_NS;
+	if (!force && now - p->last_draw_ns < interval)
+		return;
+	p->last_draw_ns = now;
+	update_rate(p, now, done);
+	if (p->mode == PROGRESS_LINE)
+		draw_line(p, done);
+	else
+		draw_json(p, done, jobs, nr_jobs);
+}
+
+void progress_clear(struct progress *p)
+{
+	if (p && p->mode == PROGRESS_LINE && p->drawn) {
+		fputs("\r\033[K", p->f);
+		fflush(p->f);
+		p->drawn = false;
+	}
+}
+
+void progress_status_line(FILE *f, uint64_t done, uint64_t total, double seconds)
+{
+	char d[32], t[32], r[32];
+
+	fprintf(f, "kcopy: %" PRIu64 " of %" PRIu64 " bytes (%s of %s) done, "
+		"%.1f s, %s/s\n", done, total, size_format(done, d, sizeof(d)),
+		size_format(total, t, sizeof(t)), seconds,
+		size_format(seconds > 0 ? (uint64_t)((double)done / seconds) : 0,
+			    r, sizeof(r)));
+	fflush(f);
+}

@@ -1,0 +1,609 @@
+/*
+ * faultfs - a one-file FUSE filesystem for fault injection in kcopy's tests.
+ *
+ * Usage:
+ *   faultfs -f [fuse opts] --image=PATH --name=NAME
+ *           [--read-fail=OFF+LEN[,OFF+LEN...]]...
+ *           [--write-fail=OFF+LEN[,OFF+LEN...]]...
+ *           [--log=PATH] [--size=BYTES] [--delay-us=USEC]
+ *           [--fsync-fail] [--no-fallocate]
+ *           MOUNTPOINT
+ *
+ * MOUNTPOINT/NAME is the only file; it is backed by the image file PATH
+ * (pread/pwrite on it, size = image size).  All files are opened with
+ * direct_io, attribute/entry caching is off.
+ *
+ *  --read-fail   a read request overlapping a range fails with EIO.
+ *  --write-fail  a write request overlapping a range fails with EIO and the
+ *                image is left untouched (the whole request fails).  A data-
+ *                changing fallocate (PUNCH_HOLE / ZERO_RANGE) overlapping a
+ *                range fails the same way.
+ *  --log         append one line per request, at arrival, in arrival order:
+ *                  "R OFF LEN"  read          "W OFF LEN"  write
+ *                  "F OFF LEN MODE"  fallocate (MODE in decimal)
+ *                  "S 0 0"      fsync/fdatasync
+ *                  "T SIZE 0"   truncate
+ * (failed requests are logged too).
+ *  --size        create PATH if missing and set its size to BYTES at start.
+ *  --delay-us    sleep USEC microseconds before serving each read/write.
+ *  --fsync-fail  fsync/fdatasync of the file returns EIO.
+ *  --no-fallocate  fallocate returns EOPNOTSUPP.
+ *
+ * Numbers are decimal bytes (0x hex accepted) with optional suffix
+ * s (512), K, M, G, T (powers of 1024).
+ */
+#define FUSE_USE_VERSION 31
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
+
+struct range {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct range_list {
+	struct range *r;
+	size_t n;
+	size_t cap;
+};
+
+static struct {
+	char *image;
+	char *name;
+	char *log;
+	char *size;
+	char *delay;
+	int fsync_fail;
+	int no_fallocate;
+	int show_help;
+} opts;
+
+static struct range_list read_fail, write_fail;
+static int img_fd = -1;
+static int log_fd = -1;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long delay_us;
+static char file_path[PATH_MAX + 2]; /* "/" NAME */
+
+enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_HELP };
+
+#define OPT(t, p) { t, offsetof(__typeof__(opts), p), 1 }
+static const struct fuse_opt faultfs_opts[] = {
+	OPT("--image=%s", image),
+	OPT("--name=%s", name),
+	OPT("--log=%s", log),
+	OPT("--size=%s", size),
+	OPT("--delay-us=%s", delay),
+	OPT("--fsync-fail", fsync_fail),
+	OPT("--no-fallocate", no_fallocate),
+	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
+	FUSE_OPT_KEY("--write-fail=", KEY_WRITE_FAIL),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
+		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
+		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
+		"       [--fsync-fail] [--no-fallocate] MOUNTPOINT\n",
+		prog);
+}
+
+/* Parse an unsigned number with optional 0x prefix and s/K/M/G/T suffix.
+ * On success store it and return a pointer past it, else NULL. */
+static const char *parse_num(const char *s, uint64_t *out)
+{
+	char *end;
+	int base = 10;
+	uint64_t v, mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return NULL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s)
+			return NULL;
+	}
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || end == s)
+		return NULL;
+	switch (*end) {
+	case 's': mul = 512; end++; break;
+	case 'K': case 'k': mul = 1ULL << 10; end++; break;
+	case 'M': case 'm': mul = 1ULL << 20; end++; break;
+	case 'G': case 'g': mul = 1ULL << 30; end++; break;
+	case 'T': case 't': mul = 1ULL << 40; end++; break;
+	default: break;
+	}
+	if (mul != 1 && v > UINT64_MAX / mul)
+		return NULL;
+	*out = v * mul;
+	return end;
+}
+
+static int add_ranges(struct range_list *l, const char *spec, const char *what)
+{
+	const char *p = spec;
+
+	while (*p) {
+		struct range r;
+		const char *q;
+
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		q = parse_num(p, &r.off);
+		if (!q || *q != '+')
+			goto bad;
+		q = parse_num(q + 1, &r.len);
+		if (!q || (*q && *q != ',') || r.len == 0 ||
+		    r.off > UINT64_MAX - r.len)
+			goto bad;
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 8;
+			struct range *nr = realloc(l->r, cap * sizeof(*nr));
+			if (!nr) {
+				perror("faultfs: realloc");
+				return -1;
+			}
+			l->r = nr;
+			l->cap = cap;
+		}
+		l->r[l->n++] = r;
+		p = q;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "faultfs: bad %s range list '%s' (want OFF+LEN[,OFF+LEN...])\n",
+		what, spec);
+	return -1;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)data;
+	(void)outargs;
+	switch (key) {
+	case KEY_READ_FAIL:
+		return add_ranges(&read_fail, arg + strlen("--read-fail="), "--read-fail");
+	case KEY_WRITE_FAIL:
+		return add_ranges(&write_fail, arg + strlen("--write-fail="), "--write-fail");
+	case KEY_HELP:
+		opts.show_help = 1;
+		return 1; /* let fuse print its own options too */
+	default:
+		return 1; /* keep (mountpoint, fuse options) */
+	}
+}
+
+static int overlaps(const struct range_list *l, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct range *r = &l->r[i];
+		if (off < r->off + r->len && r->off < off + len)
+			return 1;
+	}
+	return 0;
+}
+
+static void log_line(const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int n;
+
+	if (log_fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	pthread_mutex_lock(&log_lock);
+	for (char *p = buf; n > 0;) {
+		ssize_t w = write(log_fd, p, (size_t)n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		p += w;
+		n -= (int)w;
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void maybe_delay(void)
+{
+	if (delay_us) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(delay_us / 1000000),
+			.tv_nsec = (long)(delay_us % 1000000) * 1000,
+		};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static int is_file(const char *path)
+{
+	return strcmp(path, file_path) == 0;
+}
+
+static void *ff_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->direct_io = 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	cfg->use_ino = 0;
+	if (conn->capable & FUSE_CAP_ASYNC_DIO)
+		conn->want |= FUSE_CAP_ASYNC_DIO;
+	return NULL;
+}
+
+static int ff_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	(void)fi;
+	memset(st, 0, sizeof(*st));
+	if (strcmp(path, "/") == 0) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		st->st_uid = getuid();
+		st->st_gid = getgid();
+		return 0;
+	}
+	if (!is_file(path))
+		return -ENOENT;
+	struct stat ist;
+	if (fstat(img_fd, &ist) < 0)
+		return -errno;
+	st->st_mode = S_IFREG | (ist.st_mode & 07777);
+	st->st_nlink = 1;
+	st->st_uid = ist.st_uid;
+	st->st_gid = ist.st_gid;
+	st->st_size = ist.st_size;
+	st->st_blocks = ist.st_blocks;
+	st->st_blksize = 4096;
+	st->st_atim = ist.st_atim;
+	st->st_mtim = ist.st_mtim;
+	st->st_ctim = ist.st_ctim;
+	return 0;
+}
+
+static int ff_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	(void)off;
+	(void)fi;
+	(void)flags;
+	if (strcmp(path, "/") != 0)
+		return -ENOTDIR;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	filler(buf, opts.name, NULL, 0, 0);
+	return 0;
+}
+
+static int ff_open(const char *path, struct fuse_file_info *fi)
+{
+	if (strcmp(path, "/") == 0)
+		return -EISDIR;
+	if (!is_file(path))
+		return -ENOENT;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int ff_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode;
+	if (!is_file(path))
+		return -EPERM; /* exactly one file */
+	return ff_open(path, fi);
+}
+
+static int ff_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	size_t done = 0;
+
+	(void)path;
+	(void)fi;
+	log_line("R %jd %zu\n", (intmax_t)off, size);
+	maybe_delay();
+	if (overlaps(&read_fail, (uint64_t)off, size))
+		return -EIO;
+	while (done < size) {
+		ssize_t n = pread(img_fd, buf + done, size - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (int)done : -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (int)done;
+}
+
+static int ff_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	size_t done = 0;
+
+	(void)path;
+	(void)fi;
+	log_line("W %jd %zu\n", (intmax_t)off, size);
+	maybe_delay();
+	if (overlaps(&write_fail, (uint64_t)off, size))
+		return -EIO;
+	while (done < size) {
+		ssize_t n = pwrite(img_fd, buf + done, size - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (int)done : -errno;
+		}
+		done += (size_t)n;
+	}
+	return (int)done;
+}
+
+static int ff_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!is_file(path))
+		return strcmp(path, "/") ? -ENOENT : -EISDIR;
+	log_line("T %jd 0\n", (intmax_t)size);
+	return ftruncate(img_fd, size) < 0 ? -errno : 0;
+}
+
+static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
+			struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	log_line("F %jd %jd %d\n", (intmax_t)off, (intmax_t)len, mode);
+	if (opts.no_fallocate)
+		return -EOPNOTSUPP;
+	if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) &&
+	    overlaps(&write_fail, (uint64_t)off, (uint64_t)len))
+		return -EIO;
+	return fallocate(img_fd, mode, off, len) < 0 ? -errno : 0;
+}
+
+static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	(void)fi;
+	log_line("S 0 0\n");
+	if (opts.fsync_fail)
+		return -EIO;
+	return fdatasync(img_fd) < 0 ? -errno : 0;
+}
+
+static int ff_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	return 0;
+}
+
+static int ff_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	return 0;
+}
+
+static int ff_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	return fstatvfs(img_fd, sv) < 0 ? -errno : 0;
+}
+
+static int ff_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!is_file(path))
+		return 0;
+	return fchmod(img_fd, mode & 07777) < 0 ? -errno : 0;
+}
+
+static int ff_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!is_file(path))
+		return 0;
+	return fchown(img_fd, uid, gid) < 0 ? -errno : 0;
+}
+
+static int ff_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!is_file(path))
+		return 0;
+	return futimens(img_fd, tv) < 0 ? -errno : 0;
+}
+
+static const struct fuse_operations ff_ops = {
+	.init = ff_init,
+	.getattr = ff_getattr,
+	.readdir = ff_readdir,
+	.open = ff_open,
+	.create = ff_create,
+	.read = ff_read,
+	.write = ff_write,
+	.truncate = ff_truncate,
+	.fallocate = ff_fallocate,
+	.fsync = ff_fsync,
+	.flush = ff_flush,
+	.release = ff_release,
+	.statfs = ff_statfs,
+	.chmod = ff_chmod,
+	.chown = ff_chown,
+	.utimens = ff_utimens,
+};
+
+/*
+ * fuse_main() of libfuse 3.14.0 warns "Ignoring invalid max threads value";
+ * do its job by hand with the 3.1 API instead.
+ */
+static int run_fuse(struct fuse_args *args)
+{
+	struct fuse_cmdline_opts co;
+	struct fuse *f;
+	int ret = 1;
+
+	memset(&co, 0, sizeof(co));
+	if (fuse_parse_cmdline(args, &co) != 0)
+		return 2;
+	if (co.show_version) {
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
+	}
+	if (!co.mountpoint) {
+		fprintf(stderr, "faultfs: no mountpoint given\n");
+		ret = 2;
+		goto out;
+	}
+	f = fuse_new(args, &ff_ops, sizeof(ff_ops), NULL);
+	if (!f)
+		goto out;
+	if (fuse_mount(f, co.mountpoint) != 0)
+		goto destroy;
+	if (fuse_daemonize(co.foreground) != 0)
+		goto unmount;
+	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
+		goto unmount;
+	if (co.singlethread)
+		ret = fuse_loop(f);
+	else
+		ret = fuse_loop_mt(f, co.clone_fd);
+	ret = ret ? 1 : 0;
+	fuse_remove_signal_handlers(fuse_get_session(f));
+unmount:
+	fuse_unmount(f);
+destroy:
+	fuse_destroy(f);
+out:
+	free(co.mountpoint);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	uint64_t size = 0;
+	int ret;
+
+	if (fuse_opt_parse(&args, &opts, faultfs_opts, opt_proc) == -1)
+		return 2;
+	if (opts.show_help) {
+		usage(stdout, argv[0]);
+		printf("\n");
+		fuse_cmdline_help();
+		fuse_lib_help(&args);
+		fuse_opt_free_args(&args);
+		return 0;
+	}
+	if (!opts.image || !opts.name || !*opts.name) {
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (strchr(opts.name, '/') || !strcmp(opts.name, ".") || !strcmp(opts.name, "..") ||
+	    strlen(opts.name) > PATH_MAX - 1) {
+		fprintf(stderr, "faultfs: bad --name '%s'\n", opts.name);
+		return 2;
+	}
+	snprintf(file_path, sizeof(file_path), "/%s", opts.name);
+	if (opts.size) {
+		const char *e = parse_num(opts.size, &size);
+		if (!e || *e || size > INT64_MAX) {
+			fprintf(stderr, "faultfs: bad --size '%s'\n", opts.size);
+			return 2;
+		}
+	}
+	if (opts.delay) {
+		uint64_t d;
+		const char *e = parse_num(opts.delay, &d);
+		if (!e || *e || d > 3600ULL * 1000000) {
+			fprintf(stderr, "faultfs: bad --delay-us '%s'\n", opts.delay);
+			return 2;
+		}
+		delay_us = (unsigned long)d;
+	}
+
+	img_fd = open(opts.image, O_RDWR | O_CLOEXEC | (opts.size ? O_CREAT : 0), 0644);
+	if (img_fd < 0) {
+		fprintf(stderr, "faultfs: open %s: %s\n", opts.image, strerror(errno));
+		return 1;
+	}
+	if (opts.size && ftruncate(img_fd, (off_t)size) < 0) {
+		fprintf(stderr, "faultfs: truncate %s: %s\n", opts.image, strerror(errno));
+		return 1;
+	}
+	if (opts.log) {
+		log_fd = open(opts.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (log_fd < 0) {
+			fprintf(stderr, "faultfs: open %s: %s\n", opts.log, strerror(errno));
+			return 1;
+		}
+	}
+
+	/* Identify our mounts in /proc/mounts as "faultfs ... fuse.faultfs". */
+	if (fuse_opt_add_arg(&args, "-osubtype=faultfs,fsname=faultfs") == -1)
+		return 1;
+
+	ret = run_fuse(&args);
+	fuse_opt_free_args(&args);
+	if (log_fd >= 0)
+		close(log_fd);
+	close(img_fd);
+	free(read_fail.r);
+	free(write_fail.r);
+	return ret;
+}
