@@ -17,6 +17,7 @@
 
 #include "jobfile.h"
 #include "kcopyd.h"
+#include "map.h"
 #include "plan.h"
 #include "report.h"
 #include "size.h"
@@ -29,6 +30,8 @@
 #define DEFAULT_SUB_JOBS 8
 #define MAX_SUB_JOBS 1024
 #define TICK_MS 100
+/* How often --map flushes the destinations and saves the map. */
+#define MAP_COMMIT_NS (2000 * 1000000ull)
 
 enum {
 	OPT_RATE = 256,
@@ -37,6 +40,7 @@ enum {
 	OPT_NO_FLUSH,
 	OPT_BUFFERED,
 	OPT_JOB_FILE,
+	OPT_MAP,
 	OPT_USAGE_HIDDEN,
 	OPT_LONG_OPTIONS,
 };
@@ -54,6 +58,7 @@ struct options {
 	enum progress_mode progress;
 	bool progress_given;
 	const char *job_file;
+	const char *map_file;
 	char **args;
 	unsigned nr_args;
 };
@@ -97,6 +102,8 @@ static const struct argp_option option_table[] = {
 	  "show progress (default: when stderr is a terminal)", 3 },
 	{ "quiet", 'q', NULL, 0, "print only errors", 3 },
 	{ "json", OPT_JSON, NULL, 0, "print the final report as JSON on stdout", 3 },
+	{ "map", OPT_MAP, "FILE", 0,
+	  "record finished work in FILE; running the same command again resumes", 3 },
 	{ "no-flush", OPT_NO_FLUSH, NULL, 0,
 	  "skip the final fdatasync of destinations", 3 },
 	{ "buffered", OPT_BUFFERED, NULL, 0, "do not use O_DIRECT", 3 },
@@ -232,6 +239,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_JOB_FILE:
 		o->job_file = arg;
+		break;
+	case OPT_MAP:
+		if (!*arg)
+			usage_error("--map: empty file name");
+		o->map_file = arg;
 		break;
 	case OPT_LONG_OPTIONS:
 		print_long_options();
@@ -410,9 +422,60 @@ struct run {
 	struct kc_job **kjobs;		/* per plan job; NULL until queued */
 	struct report_job *rjobs;
 	struct progress *progress;
+	struct map *map;
+	struct job_context *contexts;	/* per plan job, for engine callbacks */
+	uint64_t last_commit_ns;
 	uint64_t bytes_total;
 	uint64_t start_ns;
 };
+
+struct job_context {
+	struct run *run;
+	size_t index;
+};
+
+static void on_chunk_done(void *context, uint64_t offset, uint64_t length)
+{
+	struct job_context *jc = context;
+
+	map_note_written(jc->run->map, jc->index, offset, length);
+}
+
+static uint64_t on_done_at(void *context, uint64_t offset)
+{
+	struct job_context *jc = context;
+
+	return map_done_at(jc->run->map, jc->index, offset);
+}
+
+static const struct kc_job_ops map_job_ops = {
+	.chunk_done = on_chunk_done,
+	.done_at = on_done_at,
+};
+
+/*
+ * Flush first, then save: the map may only claim data that is on stable
+ * storage. A failed flush claims nothing; the final flush reports it.
+ */
+static void map_checkpoint(struct run *run)
+{
+	const struct target *failed;
+	size_t i;
+	int r;
+
+	if (!run->map)
+		return;
+	run->last_commit_ns = kc_now_ns();
+	if (plan_flush(run->plan, &failed) < 0)
+		return;
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		map_set_errors(run->map, i, run->rjobs[i].stats.errors,
+			       run->rjobs[i].stats.nr_errors);
+	r = map_commit(run->map);
+	if (r < 0)
+		fprintf(stderr, "kcopy: warning: cannot save the map %s: %s\n",
+			run->opts->map_file, strerror(-r));
+}
 
 static uint64_t bytes_done(struct run *run)
 {
@@ -439,6 +502,8 @@ static bool tick(void *context)
 				     (double)(kc_now_ns() - run->start_ns) / 1e9);
 	}
 	progress_update(run->progress, done, run->rjobs, run->plan->nr_jobs, false);
+	if (run->map && kc_now_ns() - run->last_commit_ns >= MAP_COMMIT_NS)
+		map_checkpoint(run);
 	return got_stop_signal != 0;
 }
 
@@ -474,6 +539,7 @@ static void fill_report_jobs(struct run *run)
 
 static int queue_group(struct run *run, unsigned group)
 {
+	const struct kc_job_ops *ops;
 	const struct plan_job *pj;
 	size_t i;
 	int r;
@@ -482,12 +548,14 @@ static int queue_group(struct run *run, unsigned group)
 		pj = &run->plan->jobs[i];
 		if (pj->group != group)
 			continue;
+		ops = run->map ? &map_job_ops : NULL;
+		run->contexts[i] = (struct job_context) { run, i };
 		if (pj->zero)
-			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, NULL,
-				    NULL, &run->kjobs[i]);
+			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, ops,
+				    &run->contexts[i], &run->kjobs[i]);
 		else
 			r = kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests,
-				    pj->flags, NULL, NULL, &run->kjobs[i]);
+				    pj->flags, ops, &run->contexts[i], &run->kjobs[i]);
 		if (r < 0)
 			return r;
 		run->rjobs[i].started = true;
@@ -592,10 +660,12 @@ static int finish(struct run *run)
 	size_t i;
 	int r, code;
 
-	if (run->opts->flush) {
+	if (run->opts->flush || run->map) {
 		r = plan_flush(run->plan, &failed);
 		if (r < 0)
 			record_flush_failure(run, failed, r);
+		else
+			map_checkpoint(run);
 	}
 	status = final_status(run);
 	seconds = (double)(kc_now_ns() - run->start_ns) / 1e9;
@@ -628,6 +698,11 @@ static int run_plan(struct options *o, struct plan *plan)
 		usage_error("out of memory");
 	if (r < 0)
 		usage_error("%s", err);
+	if (o->map_file) {
+		r = map_open(o->map_file, plan, &run.map, err, sizeof(err));
+		if (r < 0)
+			usage_error("%s", err);
+	}
 	if (!o->quiet)
 		plan_for_each_fallback(plan, warn_fallback, NULL);
 	r = kc_client_create(&o->config, &run.kc);
@@ -640,13 +715,14 @@ static int run_plan(struct options *o, struct plan *plan)
 	}
 	run.kjobs = calloc(plan->nr_jobs, sizeof(*run.kjobs));
 	run.rjobs = calloc(plan->nr_jobs, sizeof(*run.rjobs));
-	if (!run.kjobs || !run.rjobs) {
+	run.contexts = calloc(plan->nr_jobs, sizeof(*run.contexts));
+	if (!run.kjobs || !run.rjobs || !run.contexts) {
 		fprintf(stderr, "kcopy: out of memory\n");
 		goto out;
 	}
 	fill_report_jobs(&run);
 	run.progress = progress_create(progress_mode(o), stderr, run.bytes_total);
-	run.start_ns = kc_now_ns();
+	run.start_ns = run.last_commit_ns = kc_now_ns();
 	install_signals();
 	r = run_groups(&run);
 	if (r < 0) {
@@ -658,7 +734,9 @@ out:
 	progress_destroy(run.progress);
 	free(run.rjobs);
 	free(run.kjobs);
+	free(run.contexts);
 	kc_client_destroy(run.kc);
+	map_close(run.map);
 	return code;
 }
 

@@ -493,7 +493,7 @@ static int check_signatures(struct plan *plan, char *err, size_t errlen)
 				      arg, strerror(-r));
 		if (r > 0)
 			return refuse(plan, job->line, err, errlen, -EEXIST,
-				      "%s: contains a %s signature; use --force to "
+				      "%s: carries a signature: %s; use --force to "
 				      "overwrite it", arg, what);
 	}
 	return 0;

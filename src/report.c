@@ -86,7 +86,7 @@ static void human_job(FILE *f, const struct report_job *j)
 	if (j->line)
 		fprintf(f, "line %u: ", j->line);
 	if (j->zero) {
-		fprintf(f, "zero ");
+		fprintf(f, "zero");
 	} else {
 		fprintf(f, "copy ");
 		human_region(f, &j->source);
