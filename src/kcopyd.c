@@ -53,6 +53,8 @@ enum sub_phase {
 	PH_WRITE,		/* write the chunk to every destination */
 	PH_WRITE_RETRY,		/* a write failed: rewrite block by block */
 	PH_OFFLOAD,		/* zero the chunk with write-zeroes */
+	PH_VERIFY_SOURCE,	/* verify: read the source into the first half */
+	PH_VERIFY_DEST,		/* verify: read a destination into the second */
 };
 
 struct sub_job {
@@ -66,6 +68,8 @@ struct sub_job {
 	bool throttled;		/* throttle_io_start() not yet finished */
 	bool read_failed;
 	bool failed;		/* chunk not done: error without ignore, or dropped */
+	bool zero_chunk;	/* sparse: the source is known zero here */
+	unsigned verify_dest;	/* PH_VERIFY_DEST: which destination */
 	uint64_t read_expect;	/* bytes the read must return */
 	unsigned long retry_mask;	/* destinations whose chunk write failed */
 	int retry_region;
@@ -85,6 +89,7 @@ struct kc_job {
 	struct list_head all;		/* kc->all_jobs or kc->new_jobs */
 	struct kc_client *kc;
 	bool zero;
+	bool verify;
 	unsigned flags;
 	struct kc_io_region source;
 	unsigned num_dests;
@@ -99,6 +104,9 @@ struct kc_job {
 	bool stop;			/* error without ignore: claim no more */
 
 	bool offload;			/* zero with write-zeroes */
+	bool sparse_offload;		/* sparse zero chunks with write-zeroes */
+	bool seek_holes;		/* sparse file source: find holes */
+	uint64_t data_start, data_end;	/* sparse: next data run, relative */
 	bool offload_fell_back;
 	uint64_t offload_piece;
 
@@ -344,6 +352,62 @@ static void chunk_done(struct kc_job *job, uint64_t offset, uint64_t length)
 /*-----------------------------------------------------------------
  * Claiming chunks (segment_complete / split_job).
  *---------------------------------------------------------------*/
+/* Verify reads the source into one half of a slot, a destination into the other. */
+static uint64_t verify_half(const struct kc_job *job)
+{
+	return job->kc->sub_job_size / 2 / job->block_size * job->block_size;
+}
+
+/*
+ * Sparse file source: is job->progress in a hole? If so, shrink *@size to
+ * stay inside it. Holes are found with SEEK_DATA/SEEK_HOLE and cached.
+ */
+static bool in_hole(struct kc_job *job, uint64_t *size)
+{
+	uint64_t data, hole, base = job->source.offset;
+	int r;
+
+	if (job->progress >= job->data_end) {
+		r = target_next_data(job->source.target, base + job->progress,
+				     &data, &hole);
+		if (r == -ENXIO) {
+			data = hole = base + job->count;
+		} else if (r < 0) {
+			job->seek_holes = false;	/* read it all */
+			return false;
+		}
+		job->data_start = data - base;
+		job->data_end = hole - base;
+	}
+	if (job->progress >= job->data_start) {
+		/* Data: stop where the next hole starts, so it can be skipped. */
+		hole = round_up(job->data_end, job->block_size);
+		if (hole > job->progress)
+			*size = min_u64(*size, hole - job->progress);
+		return false;
+	}
+	/* Keep chunks block-aligned: a hole ends where the data's block starts. */
+	hole = job->data_start / job->block_size * job->block_size;
+	if (hole <= job->progress)
+		return false;
+	*size = min_u64(*size, hole - job->progress);
+	return true;
+}
+
+static void note_done(struct kc_job *job, uint64_t offset, uint64_t length);
+
+static void skip_hole(struct kc_job *job)
+{
+	uint64_t hole = job->data_start / job->block_size * job->block_size;
+	uint64_t len = min_u64(hole, job->count) - job->progress;
+
+	note_done(job, job->progress, len);
+	if (job->ops.chunk_done)
+		job->ops.chunk_done(job->context, job->progress, len);
+	job->bytes_skipped += len;
+	job->progress += len;
+}
+
 static bool claim_chunk(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
@@ -364,15 +428,47 @@ static bool claim_chunk(struct sub_job *sub)
 		return false;
 
 	size = job->offload ? job->offload_piece : job->kc->sub_job_size;
+	if (job->verify)
+		size = verify_half(job);
+	sub->zero_chunk = false;
+	if (job->seek_holes && in_hole(job, &size)) {
+		if (job->flags & KC_DEST_IS_ZERO) {
+			/* The user promises zeros there: no I/O at all. */
+			skip_hole(job);
+			return claim_chunk(sub);
+		}
+		sub->zero_chunk = true;
+	}
 	sub->offset = job->progress;
 	sub->count = min_u64(size, job->count - job->progress);
 	job->progress += sub->count;
 
 	sub->pending = 0;
+	sub->verify_dest = 0;
 	sub->read_failed = sub->failed = false;
 	sub->retry_mask = 0;
 	sub->retry_busy = 0;
 	return true;
+}
+
+/*
+ * Sparse: the chunk is zero in the source (a hole, or read as zeros).
+ * Skip it when the destinations are known zero, else zero it the cheapest
+ * way every destination allows.
+ */
+static void start_zero_chunk(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	struct kc_client *kc = job->kc;
+
+	if (job->flags & KC_DEST_IS_ZERO) {
+		job->bytes_skipped += sub->count;
+		push(&kc->complete_jobs, sub);
+		return;
+	}
+	job->bytes_zeroed += sub->count;
+	sub->phase = job->sparse_offload ? PH_OFFLOAD : PH_WRITE;
+	push(&kc->io_jobs, sub);
 }
 
 static void dispatch_sub_job(struct sub_job *sub)
@@ -387,8 +483,16 @@ static void dispatch_sub_job(struct sub_job *sub)
 		push(&kc->io_jobs, sub);
 		return;
 	}
+	if (sub->zero_chunk) {
+		sub->buf = kc->zero_buf;
+		start_zero_chunk(sub);
+		return;
+	}
 	sub->buf = NULL;
-	sub->phase = PH_READ;
+	if (job->verify)
+		sub->phase = job->source.target ? PH_VERIFY_SOURCE : PH_VERIFY_DEST;
+	else
+		sub->phase = PH_READ;
 	push(&kc->pages_jobs, sub);
 }
 
@@ -653,6 +757,27 @@ static void offload_fall_back(struct sub_job *sub)
 		list_add_tail(&job->list, &job->kc->callback_jobs);
 }
 
+/*
+ * Bytes of the chunk to zero on dest @d: a zero job zeroes each region to
+ * its own end (a file's unaligned end included: fallocate takes bytes); a
+ * sparse copy zeroes the aligned part and leaves the tail to job_end().
+ */
+static uint64_t offload_length(struct sub_job *sub, unsigned d)
+{
+	struct kc_job *job = sub->job;
+	const struct kc_io_region *rg = &job->dests[d];
+
+	if (job->zero)
+		return sub->offset >= rg->count ? 0 :
+		       min_u64(sub->count, rg->count - sub->offset);
+	if (sub->offset + sub->count > job->tail_start[d] &&
+	    rg->count > job->tail_start[d]) {
+		job->tail_mask |= 1ul << d;
+		save_tail(sub);
+	}
+	return write_length(sub, d);
+}
+
 static int run_offload(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
@@ -671,12 +796,21 @@ static int run_offload(struct sub_job *sub)
 	start = kc_now_ns();
 	for (d = 0; d < job->num_dests; d++) {
 		rg = &job->dests[d];
-		if (sub->offset >= rg->count)
+		len = offload_length(sub, d);
+		if (!len)
 			continue;
-		len = min_u64(sub->count, rg->count - sub->offset);
-		r = target_zero_range(rg->target, rg->offset + sub->offset, len);
+		/* A sparse copy gives space back; --zero keeps it. */
+		r = target_zero_range(rg->target, rg->offset + sub->offset, len,
+				      !job->zero);
 		if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY) {
-			offload_fall_back(sub);
+			if (job->zero) {
+				offload_fall_back(sub);
+				return 0;
+			}
+			/* Sparse copy: this chunk and the rest by writes. */
+			job->sparse_offload = false;
+			sub->phase = PH_WRITE;
+			push_head(&job->kc->io_jobs, sub);
 			return 0;
 		}
 		if (r < 0)
@@ -688,9 +822,64 @@ static int run_offload(struct sub_job *sub)
 	return 0;
 }
 
+static int issue_verify_read(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	bool source = sub->phase == PH_VERIFY_SOURCE;
+	const struct kc_io_region *rg = source ? &job->source :
+					&job->dests[sub->verify_dest];
+	uint64_t half = verify_half(job);
+	struct iocb *io = &sub->iocbs[0];
+	uint64_t len;
+	int r;
+
+	if (job->kc->stopping) {
+		drop(sub);
+		return 0;
+	}
+	/* The aligned part; job_end() compares unaligned tails. */
+	len = write_length(sub, source ? 0 : sub->verify_dest);
+	if (!len) {
+		sub->pending = 0;
+		phase_done(sub);
+		return 0;
+	}
+	r = throttle_admit(sub, len);
+	if (r)
+		return r;
+	io_prep_pread(io, target_fd(rg->target), sub->buf + (source ? 0 : half),
+		      len, (long long)(rg->offset + sub->offset));
+	io->data = sub;
+	sub->pending = 1;
+	aio_ring_queue(job->kc->ring, io);
+	return 0;
+}
+
+/* Compare block by block, so the mismatch ranges are exact. */
+static void verify_compare(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	unsigned d = sub->verify_dest;
+	uint64_t len = write_length(sub, d), off, n;
+	const char *want = job->source.target ? sub->buf : job->kc->zero_buf;
+	const char *got = sub->buf + verify_half(job);
+
+	if (!memcmp(want, got, len))
+		return;
+	for (off = 0; off < len; off += job->block_size) {
+		n = min_u64(job->block_size, len - off);
+		if (memcmp(want + off, got + off, n))
+			record_error(job, (int)d, job->dests[d].offset + sub->offset + off,
+				     n, KC_EMISMATCH);
+	}
+}
+
 static int run_io_job(struct sub_job *sub)
 {
 	switch (sub->phase) {
+	case PH_VERIFY_SOURCE:
+	case PH_VERIFY_DEST:
+		return issue_verify_read(sub);
 	case PH_READ:
 		return issue_read(sub);
 	case PH_WRITE:
@@ -738,6 +927,28 @@ static int run_complete_job(struct sub_job *sub)
  * Completions.
  *---------------------------------------------------------------*/
 
+/*
+ * Is the buffer all zeros? Checked a logical block run at a time with
+ * word-wide ORs the compiler vectorizes; stops at the first non-zero run.
+ */
+static bool buffer_is_zero(const char *buf, uint64_t len)
+{
+	const uint64_t *w = (const uint64_t *)buf;
+	uint64_t i, j, n = len / 8, acc;
+
+	for (i = 0; i < n; i += 64) {
+		acc = 0;
+		for (j = i; j < i + 64 && j < n; j++)
+			acc |= w[j];
+		if (acc)
+			return false;
+	}
+	for (i = n * 8; i < len; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
 /* All I/O of the sub-job's current phase is over: decide what is next. */
 static void phase_done(struct sub_job *sub)
 {
@@ -751,9 +962,30 @@ static void phase_done(struct sub_job *sub)
 			start_retry(sub, KC_REGION_SOURCE);
 			return;
 		}
+		if ((job->flags & KC_SPARSE) && buffer_is_zero(sub->buf, sub->count)) {
+			start_zero_chunk(sub);
+			return;
+		}
+		if (job->flags & KC_SPARSE)
+			job->bytes_data += sub->count;
 		sub->phase = PH_WRITE;
 		push(&kc->io_jobs, sub);
 		return;
+	case PH_VERIFY_SOURCE:
+		if (sub->read_failed)
+			break;
+		sub->phase = PH_VERIFY_DEST;
+		push(&kc->io_jobs, sub);
+		return;
+	case PH_VERIFY_DEST:
+		if (!sub->read_failed && sub->pending == 0)
+			verify_compare(sub);
+		sub->read_failed = false;
+		if (++sub->verify_dest < job->num_dests && !kc->stopping) {
+			push(&kc->io_jobs, sub);
+			return;
+		}
+		break;
 	case PH_READ_RETRY:
 		if (!sub->failed && (job->flags & KC_IGNORE_ERROR)) {
 			sub->phase = PH_WRITE;
@@ -829,6 +1061,27 @@ static void complete_retry(struct sub_job *sub, struct iocb *io, long res)
 		push(&job->kc->io_jobs, sub);
 }
 
+static void complete_verify_read(struct sub_job *sub, struct iocb *io, long res)
+{
+	struct kc_job *job = sub->job;
+	uint64_t expect = io->u.c.nbytes;
+	int region = sub->phase == PH_VERIFY_SOURCE ? KC_REGION_SOURCE :
+		     (int)sub->verify_dest;
+	const struct kc_io_region *rg = region == KC_REGION_SOURCE ?
+					&job->source : &job->dests[region];
+
+	if (transfer_residue(sub, io, res, &expect))
+		return;
+	if (res != (long)expect) {
+		sub->read_failed = true;
+		record_error(job, region, rg->offset + sub->offset,
+			     write_length(sub, region < 0 ? 0 : (unsigned)region),
+			     res < 0 ? (int)-res : EIO);
+	}
+	sub->pending = 0;
+	phase_done(sub);
+}
+
 static void complete_io(struct sub_job *sub, struct iocb *io, long res)
 {
 	uint64_t expect;
@@ -843,6 +1096,9 @@ static void complete_io(struct sub_job *sub, struct iocb *io, long res)
 			return;
 		if (res != (long)sub->read_expect)
 			sub->read_failed = true;
+	} else if (sub->phase == PH_VERIFY_SOURCE || sub->phase == PH_VERIFY_DEST) {
+		complete_verify_read(sub, io, res);
+		return;
 	} else {
 		d = (unsigned)(io - sub->iocbs);
 		expect = io->u.c.nbytes;
@@ -881,6 +1137,44 @@ static void write_tails(struct kc_job *job)
 	}
 }
 
+/* Compare unaligned tails, through the page cache. */
+static void verify_tails(struct kc_job *job)
+{
+	const struct kc_io_region *rg;
+	char *want, *got;
+	uint64_t start, len;
+	unsigned d;
+	int r;
+
+	want = malloc(2 * (size_t)job->block_size);
+	if (!want)
+		return;
+	got = want + job->block_size;
+	for (d = 0; d < job->num_dests; d++) {
+		rg = &job->dests[d];
+		start = job->tail_start[d];
+		len = rg->count - start;
+		if (!len)
+			continue;
+		memset(want, 0, len);
+		if (job->source.target) {
+			r = target_pread_tail(job->source.target, want, len,
+					      job->source.offset + start);
+			if (r < 0) {
+				record_error(job, KC_REGION_SOURCE,
+					     job->source.offset + start, len, -r);
+				continue;
+			}
+		}
+		r = target_pread_tail(rg->target, got, len, rg->offset + start);
+		if (r < 0)
+			record_error(job, (int)d, rg->offset + start, len, -r);
+		else if (memcmp(want, got, len))
+			record_error(job, (int)d, rg->offset + start, len, KC_EMISMATCH);
+	}
+	free(want);
+}
+
 static void job_end(struct kc_job *job)
 {
 	uint64_t tail = job->tail_start[0];
@@ -891,6 +1185,8 @@ static void job_end(struct kc_job *job)
 		if (!job->zero && job->ops.chunk_done && tail < job->count)
 			job->ops.chunk_done(job->context, tail, job->count - tail);
 	}
+	if (job->verify && !job->kc->stopping)
+		verify_tails(job);
 	coalesce_errors(job);
 	job->interrupted = job->kc->stopping && job->bytes_done < job->count;
 	job->ended = true;
@@ -924,10 +1220,12 @@ static bool all_offload(unsigned num_dests, const struct kc_io_region *dests)
 	return true;
 }
 
+static void job_free(struct kc_job *job);
+
 static int job_create(struct kc_client *kc, const struct kc_io_region *from,
 		      unsigned num_dests, const struct kc_io_region *dests,
-		      unsigned flags, const struct kc_job_ops *ops, void *context,
-		      struct kc_job **out)
+		      unsigned flags, bool verify, const struct kc_job_ops *ops,
+		      void *context, struct kc_job **out)
 {
 	struct kc_job *job;
 	unsigned i, lbs;
@@ -938,7 +1236,8 @@ static int job_create(struct kc_client *kc, const struct kc_io_region *from,
 	if (!job)
 		return -ENOMEM;
 	job->kc = kc;
-	job->zero = !from;
+	job->zero = !from && !verify;
+	job->verify = verify;
 	job->num_dests = num_dests;
 	memcpy(job->dests, dests, num_dests * sizeof(*dests));
 	if (ops)
@@ -962,22 +1261,22 @@ static int job_create(struct kc_client *kc, const struct kc_io_region *from,
 		job->block_size = target_block_size(from->target);
 	}
 	for (i = 0; i < num_dests; i++) {
-		if (job->zero && dests[i].count > job->count)
+		if (!from && dests[i].count > job->count)
 			job->count = dests[i].count;
 		lbs = target_block_size(dests[i].target);
 		if (lbs > job->block_size)
 			job->block_size = lbs;
 	}
 	for (i = 0; i < num_dests; i++) {
-		uint64_t c = job->zero ? dests[i].count : job->count;
+		uint64_t c = from ? job->count : dests[i].count;
 
 		job->tail_start[i] = c / job->block_size * job->block_size;
 		/* Buffered fds need no alignment: no tail handling. */
-		if (target_fell_back(dests[i].target) &&
-		    (job->zero || target_fell_back(from->target)))
+		if (!verify && target_fell_back(dests[i].target) &&
+		    (!from || target_fell_back(from->target)))
 			job->tail_start[i] = c;
 	}
-	if (!job->zero && job->tail_start[0] < job->count) {
+	if (from && !verify && job->tail_start[0] < job->count) {
 		job->tail_buf = malloc(job->count - job->tail_start[0]);
 		if (!job->tail_buf) {
 			free(job);
@@ -987,6 +1286,11 @@ static int job_create(struct kc_client *kc, const struct kc_io_region *from,
 	job->offload = job->zero && !(flags & KC_NO_WRITE_ZEROES) &&
 		       all_offload(num_dests, dests);
 	job->offload_piece = OFFLOAD_FIRST_PIECE;
+	if (from && (flags & KC_SPARSE)) {
+		job->seek_holes = !target_is_blockdev(from->target);
+		job->sparse_offload = !(flags & KC_NO_WRITE_ZEROES) &&
+				      all_offload(num_dests, dests);
+	}
 	for (i = 0; i < job->nr_subs; i++) {
 		job->subs[i].job = job;
 		INIT_LIST_HEAD(&job->subs[i].list);
@@ -1004,14 +1308,33 @@ int kc_copy(struct kc_client *kc, const struct kc_io_region *from,
 {
 	if (!from)
 		return -EINVAL;
-	return job_create(kc, from, num_dests, dests, flags, ops, context, out);
+	return job_create(kc, from, num_dests, dests, flags, false, ops, context,
+			  out);
 }
 
 int kc_zero(struct kc_client *kc, unsigned num_dests,
 	    const struct kc_io_region *dests, unsigned flags,
 	    const struct kc_job_ops *ops, void *context, struct kc_job **out)
 {
-	return job_create(kc, NULL, num_dests, dests, flags, ops, context, out);
+	return job_create(kc, NULL, num_dests, dests, flags, false, ops, context,
+			  out);
+}
+
+int kc_verify(struct kc_client *kc, const struct kc_io_region *from,
+	      unsigned num_dests, const struct kc_io_region *dests,
+	      struct kc_job **out)
+{
+	int r;
+
+	/* Check everything: one mismatch must not hide the next. */
+	r = job_create(kc, from, num_dests, dests, KC_IGNORE_ERROR, true, NULL,
+		       NULL, out);
+	if (r == 0 && !verify_half(*out)) {
+		list_del(&(*out)->all);
+		job_free(*out);
+		return -EINVAL;
+	}
+	return r;
 }
 
 void kc_job_stats(const struct kc_job *job, struct kc_job_stats *s)

@@ -22,6 +22,7 @@
 #ifndef KCOPY_KCOPYD_H
 #define KCOPY_KCOPYD_H
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,9 @@ enum {
 };
 
 #define KC_REGION_SOURCE (-1)
+
+/* The error of a verify mismatch: the data read back is not what it must be. */
+#define KC_EMISMATCH EBADMSG
 
 struct kc_client;
 struct kc_job;
@@ -124,6 +128,17 @@ int kc_copy(struct kc_client *kc, const struct kc_io_region *from,
 int kc_zero(struct kc_client *kc, unsigned num_dests,
 	    const struct kc_io_region *dests, unsigned flags,
 	    const struct kc_job_ops *ops, void *context, struct kc_job **out);
+
+/*
+ * Queue a verification: read every destination back and compare it with
+ * @from, or with zeros when @from is NULL. Needs sub_job_size of at least
+ * twice the largest logical block size. A mismatch is an error range on
+ * that destination with error KC_EMISMATCH (and its bit in write_err); a
+ * destination that can't be read back has its bit too, with the errno.
+ */
+int kc_verify(struct kc_client *kc, const struct kc_io_region *from,
+	      unsigned num_dests, const struct kc_io_region *dests,
+	      struct kc_job **out);
 
 /*
  * Called from the loop at least every @interval_ms while jobs run. Return

@@ -41,6 +41,9 @@ enum {
 	OPT_BUFFERED,
 	OPT_JOB_FILE,
 	OPT_MAP,
+	OPT_VERIFY,
+	OPT_SPARSE,
+	OPT_DEST_IS_ZERO,
 	OPT_USAGE_HIDDEN,
 	OPT_LONG_OPTIONS,
 };
@@ -55,6 +58,7 @@ struct options {
 	bool json;
 	bool flush;
 	bool buffered;
+	bool verify;
 	enum progress_mode progress;
 	bool progress_given;
 	const char *job_file;
@@ -104,6 +108,12 @@ static const struct argp_option option_table[] = {
 	{ "json", OPT_JSON, NULL, 0, "print the final report as JSON on stdout", 3 },
 	{ "map", OPT_MAP, "FILE", 0,
 	  "record finished work in FILE; running the same command again resumes", 3 },
+	{ "verify", OPT_VERIFY, NULL, 0,
+	  "read every destination back and compare it with the source", 3 },
+	{ "sparse", OPT_SPARSE, NULL, 0,
+	  "copy zero blocks and holes of the source as write-zeroes, not data", 3 },
+	{ "dest-is-zero", OPT_DEST_IS_ZERO, NULL, 0,
+	  "with --sparse: the destinations are zero already; skip zero blocks", 3 },
 	{ "no-flush", OPT_NO_FLUSH, NULL, 0,
 	  "skip the final fdatasync of destinations", 3 },
 	{ "buffered", OPT_BUFFERED, NULL, 0, "do not use O_DIRECT", 3 },
@@ -231,6 +241,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_JSON:
 		o->json = true;
 		break;
+	case OPT_VERIFY:
+		o->verify = true;
+		break;
+	case OPT_SPARSE:
+		o->flags |= KC_SPARSE;
+		break;
+	case OPT_DEST_IS_ZERO:
+		o->flags |= KC_DEST_IS_ZERO;
+		break;
 	case OPT_NO_FLUSH:
 		o->flush = false;
 		break;
@@ -272,6 +291,10 @@ static void settle_engine_options(struct options *o)
 	if (c->memory < c->sub_job_size)
 		c->sub_job_size = c->memory / 4096 * 4096;
 	c->memory = c->memory / c->sub_job_size * c->sub_job_size;
+	if (o->verify && c->sub_job_size < 8192)
+		usage_error("--verify needs a sub-job size of at least 8 KiB");
+	if ((o->flags & KC_DEST_IS_ZERO) && !(o->flags & KC_SPARSE))
+		usage_error("--dest-is-zero only makes sense with --sparse");
 }
 
 /*-----------------------------------------------------------------
@@ -607,6 +630,62 @@ static void record_flush_failure(struct run *run, const struct target *t, int r)
 	}
 }
 
+static void add_extra_errors(struct report_job *rj, const struct kc_error_range *e,
+			     size_t n)
+{
+	struct kc_error_range *extra;
+
+	if (!n)
+		return;
+	extra = realloc(rj->extra, (rj->nr_extra + n) * sizeof(*extra));
+	if (!extra)
+		return;
+	memcpy(extra + rj->nr_extra, e, n * sizeof(*e));
+	rj->extra = extra;
+	rj->nr_extra += n;
+}
+
+/*
+ * --verify: once every job has ended and the destinations are flushed,
+ * read them all back through the engine and compare.
+ */
+static int run_verify(struct run *run)
+{
+	struct kc_job **vjobs;
+	struct kc_job_stats vs;
+	const struct plan_job *pj;
+	const struct target *failed;
+	size_t i;
+	int r = 0;
+
+	vjobs = calloc(run->plan->nr_jobs, sizeof(*vjobs));
+	if (!vjobs)
+		return -ENOMEM;
+	plan_flush(run->plan, &failed);
+	for (i = 0; i < run->plan->nr_jobs && r == 0; i++) {
+		pj = &run->plan->jobs[i];
+		run->rjobs[i].verified = 1;
+		if (!run->rjobs[i].stats.length)
+			continue;
+		r = kc_verify(run->kc, pj->zero ? NULL : &pj->source, pj->num_dests,
+			      pj->dests, &vjobs[i]);
+	}
+	if (r == 0)
+		r = kc_client_run(run->kc, tick, run, TICK_MS);
+	for (i = 0; i < run->plan->nr_jobs && r == 0; i++) {
+		if (!vjobs[i])
+			continue;
+		kc_job_stats(vjobs[i], &vs);
+		if (vs.interrupted)
+			run->rjobs[i].verified = -1;
+		else if (vs.read_err || vs.write_err)
+			run->rjobs[i].verified = 0;
+		add_extra_errors(&run->rjobs[i], vs.errors, vs.nr_errors);
+	}
+	free(vjobs);
+	return r;
+}
+
 static enum report_status final_status(const struct run *run)
 {
 	const struct report_job *rj;
@@ -616,8 +695,8 @@ static enum report_status final_status(const struct run *run)
 		return REPORT_INTERRUPTED;
 	for (i = 0; i < run->plan->nr_jobs; i++) {
 		rj = &run->rjobs[i];
-		if (rj->stats.read_err || rj->stats.write_err || rj->nr_extra ||
-		    rj->verified == 0)
+		if (rj->stats.read_err || rj->stats.write_err || rj->verified == 0 ||
+		    (rj->nr_extra && rj->verified != 1))
 			return REPORT_ERRORS;
 	}
 	return REPORT_OK;
@@ -725,6 +804,8 @@ static int run_plan(struct options *o, struct plan *plan)
 	run.start_ns = run.last_commit_ns = kc_now_ns();
 	install_signals();
 	r = run_groups(&run);
+	if (r == 0 && o->verify && !kc_client_stopped(run.kc))
+		r = run_verify(&run);
 	if (r < 0) {
 		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
 		goto out;

@@ -47,6 +47,8 @@ static uint64_t job_bytes(const struct report_job *j)
 
 static const char *strerror_text(int error)
 {
+	if (error == KC_EMISMATCH)
+		return "data differs (verify)";
 	return strerror(error);
 }
 
@@ -68,6 +70,8 @@ static void human_error(FILE *f, const struct report_job *j,
 
 	if (e->region == KC_REGION_SOURCE)
 		fprintf(f, "  read error: source %s", path);
+	else if (e->error == KC_EMISMATCH)
+		fprintf(f, "  verify mismatch: dest %d %s", e->region, path);
 	else
 		fprintf(f, "  write error: dest %d %s", e->region, path);
 	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s\n",
@@ -110,15 +114,18 @@ static void human_job(FILE *f, const struct report_job *j)
 	else if (j->stats.interrupted)
 		fprintf(f, ", interrupted");
 	fputc('\n', f);
-	if (j->stats.bytes_skipped && !j->stats.interrupted)
-		fprintf(f, "  %s already done (resumed) or skipped\n",
-			size_format(j->stats.bytes_skipped, done, sizeof(done)));
 	for (i = 0; i < j->stats.nr_errors; i++)
 		human_error(f, j, &j->stats.errors[i]);
 	for (i = 0; i < j->nr_extra; i++)
 		human_error(f, j, &j->extra[i]);
 	if (j->verified == 1)
 		fprintf(f, "  verified\n");
+	else if (j->verified == 0)
+		fprintf(f, "  verification FAILED\n");
+	if (j->stats.bytes_data || j->stats.bytes_zeroed || j->stats.bytes_skipped)
+		fprintf(f, "  %" PRIu64 " bytes as data, %" PRIu64 " zeroed, %"
+			PRIu64 " skipped (holes, zero blocks or resumed)\n", j->stats.bytes_data,
+			j->stats.bytes_zeroed, j->stats.bytes_skipped);
 }
 
 void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,

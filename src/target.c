@@ -375,10 +375,17 @@ bool target_can_zero_offload(const struct target *t)
 	return t->zero_offload;
 }
 
-int target_zero_range(struct target *t, uint64_t offset, uint64_t length)
+int target_zero_range(struct target *t, uint64_t offset, uint64_t length,
+		      bool deallocate)
 {
 	uint64_t range[2] = { offset, length };
 
+	if (deallocate) {
+		if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)offset, (off_t)length) < 0)
+			return -errno;
+		return 0;
+	}
 	if (t->blockdev) {
 		if (ioctl(t->fd, BLKZEROOUT, range) < 0)
 			return -errno;

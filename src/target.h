@@ -70,10 +70,13 @@ bool target_can_zero_offload(const struct target *t);
 
 /*
  * Zero [offset, offset+length) without writing buffers: BLKZEROOUT on a
- * device, fallocate(FALLOC_FL_ZERO_RANGE) on a file. Blocking; callers
- * keep pieces short. -EOPNOTSUPP/-EINVAL mean "use writes instead".
+ * device, fallocate(FALLOC_FL_ZERO_RANGE) on a file. With @deallocate the
+ * space may be given back instead (PUNCH_HOLE: a sparse copy stays
+ * sparse). Blocking; callers keep pieces short. -EOPNOTSUPP/-EINVAL mean
+ * "use writes instead".
  */
-int target_zero_range(struct target *t, uint64_t offset, uint64_t length);
+int target_zero_range(struct target *t, uint64_t offset, uint64_t length,
+		      bool deallocate);
 
 /*
  * Synchronous, buffered (page cache) pread/pwrite of a short range that
