@@ -35,14 +35,18 @@ static double job_seconds(const struct report_job *j)
 	return (double)(j->stats.end_ns - j->stats.start_ns) / 1e9;
 }
 
-/* Bytes a job reports: its length when it ended whole, else its prefix. */
+/*
+ * Bytes a job reports: its length when it ended whole; after an
+ * interruption only the prefix done without a gap (so everything below it
+ * is known copied); after an error that stopped it, what it did.
+ */
 static uint64_t job_bytes(const struct report_job *j)
 {
 	if (!j->started)
 		return 0;
 	if (j->stats.interrupted)
 		return j->stats.done_prefix;
-	return j->stats.length;
+	return j->stats.bytes_done;
 }
 
 static const char *strerror_text(int error)
@@ -81,7 +85,7 @@ static void human_error(FILE *f, const struct report_job *j,
 
 static void human_job(FILE *f, const struct report_job *j)
 {
-	char done[32], rate[32];
+	char done[32], total[32], rate[32];
 	double secs = job_seconds(j);
 	uint64_t bytes = job_bytes(j);
 	size_t i;
@@ -100,9 +104,11 @@ static void human_job(FILE *f, const struct report_job *j)
 		fprintf(f, "%s ", d ? "," : "");
 		human_region(f, &j->dests[d]);
 	}
-	fprintf(f, "\n  %s %s in %.2f s",
-		j->zero ? "zeroed" : "copied",
-		size_format(bytes, done, sizeof(done)), secs);
+	fprintf(f, "\n  %s %s", j->zero ? "zeroed" : "copied",
+		size_format(bytes, done, sizeof(done)));
+	if (bytes != j->stats.length)
+		fprintf(f, " of %s", size_format(j->stats.length, total, sizeof(total)));
+	fprintf(f, " in %.2f s", secs);
 	if (secs > 0)
 		fprintf(f, " (%s/s)", size_format((uint64_t)(bytes / secs), rate,
 						   sizeof(rate)));
