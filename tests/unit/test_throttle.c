@@ -580,6 +580,7 @@ static void test_rate_average(void)
 		}
 		bytes += 64 * KiB;
 		throttle_io_finish(t, now);
+		LOOP_CHECK(ok, bytes <= 100 * MB);	/* no endless loop */
 		LOOP_CHECK(ok, (double)bytes <= (double)(now - T0) / NS_PER_S * MB
 					   + 64 * KiB);
 	}
@@ -679,15 +680,19 @@ static void test_rate_idle(void)
 		for (j = 0; j < 3; j++) {
 			struct throttle *t = mk(100, 1 * MB);
 			uint64_t now = T0, b;
+			unsigned n = 0;
 
 			/* run at the rate for 2 s, ending in debt */
-			while (now < T0 + 2 * NS_PER_S) {
+			while (now < T0 + 2 * NS_PER_S && n < 1000) {
 				uint64_t w = throttle_io_start(t, now, 64 * KiB);
 
-				if (!w)
+				if (!w) {
 					throttle_io_finish(t, now);
+					n++;
+				}
 				now += w;
 			}
+			CHECK(n > 20 && n < 40);
 			now += idles[i];
 			b = burst(t, now, sizes[j]);
 			if (!CHECK(b <= MB / 10 + sizes[j] && b >= MB / 10))

@@ -1,0 +1,457 @@
+# shellcheck shell=bash
+#
+# test_helper.bash - common helpers for kcopy's bats tests.  Every .bats file
+# starts with `load test_helper` (before defining its own setup/teardown).
+#
+# Variables
+#   KCOPY     program under test (env overrides; relative paths are made absolute)
+#   FAULTFS   fault-injection FUSE daemon (env overrides)
+#   SCRATCH   per-test scratch dir ($BATS_TEST_TMPDIR/scratch), created on load
+#
+# Functions (all fail the test through bats-support's `fail` on error; none of
+# them may be called through `run`, since they set variables / register cleanup)
+#   require_root
+#   bytes_of SIZE                          -> prints SIZE in bytes (4096, 8s, 4K, 1M, 2MB, 0x1000)
+#   make_file PATH SIZE [random|zero|sparse|pattern]
+#   make_loop VAR SIZE [losetup args...]   backing file in SCRATCH, --direct-io=on
+#   make_loop_on FILE VAR [losetup args...]
+#   mount_faultfs VAR IMAGE [faultfs args...]   VAR = path of the exposed file
+#   loop_on_faultfs VAR FAULTFILE [losetup args...]
+#   register_cleanup KIND ARGS...          loop DEV | fuse MNT PID | mount MNT | pid PID | cmd STRING
+#   helper_teardown                        (called by the default teardown)
+#   sha_of PATH [OFFSET LEN]
+#   assert_zero_range PATH OFFSET LEN
+#   assert_same_range A AOFF B BOFF LEN
+#   json_get EXPR                          JSON on stdin, python expression on `d`
+
+_bats_lib_dir=/usr/lib/bats
+for _lib in bats-support bats-assert bats-file; do
+	if [[ -f "$_bats_lib_dir/$_lib/load.bash" ]]; then
+		load "$_bats_lib_dir/$_lib/load"
+	else
+		bats_load_library "$_lib"
+	fi
+done
+unset _lib _bats_lib_dir
+
+# --- programs under test --------------------------------------------------
+
+_helper_abspath() { # PATH -> absolute path if PATH contains a '/'
+	local p=$1
+	if [[ $p == */* && $p != /* && -d "${p%/*}" ]]; then
+		p="$(cd "${p%/*}" && pwd)/${p##*/}"
+	fi
+	printf '%s\n' "$p"
+}
+
+KCOPY=$(_helper_abspath "${KCOPY:-$BATS_TEST_DIRNAME/../kcopy}")
+FAULTFS=$(_helper_abspath "${FAULTFS:-$BATS_TEST_DIRNAME/../build/faultfs}")
+export KCOPY FAULTFS
+
+# --- scratch dir and cleanup registry --------------------------------------
+
+if [[ -n "${BATS_TEST_TMPDIR:-}" ]]; then
+	SCRATCH="$BATS_TEST_TMPDIR/scratch"
+	mkdir -p "$SCRATCH"
+	SCRATCH=$(cd "$SCRATCH" && pwd -P)
+	_HELPER_REGISTRY="$BATS_TEST_TMPDIR/.helper-cleanup"
+	export SCRATCH
+fi
+
+require_root() {
+	if [[ $EUID -ne 0 ]]; then
+		if [[ ${CI:-} == true ]]; then
+			fail "needs root"
+		else
+			skip "needs root"
+		fi
+	fi
+}
+
+# register_cleanup KIND ARGS...  (undone in reverse order by helper_teardown)
+#   loop DEV        losetup -d DEV
+#   fuse MNT PID    fusermount3 -u MNT (umount -l fallback), then wait for/kill PID
+#   mount MNT       umount MNT (umount -l fallback)
+#   pid PID         kill PID (TERM, then KILL)
+#   cmd STRING      eval STRING
+register_cleanup() {
+	[[ -n "${_HELPER_REGISTRY:-}" ]] || fail "register_cleanup: no test tmpdir"
+	local IFS=$'\t'
+	printf '%s\n' "$*" >>"$_HELPER_REGISTRY"
+}
+
+_helper_warn() { printf 'test_helper: %s\n' "$*" >&2; }
+
+_helper_loop_attached() { # DEV
+	[[ -e "/sys/block/${1##*/}/loop/backing_file" ]]
+}
+
+_helper_detach_loop() { # DEV
+	local dev=$1 i
+	_helper_loop_attached "$dev" || return 0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		losetup -d "$dev" 2>/dev/null || true
+		# a busy device is only marked autoclear; wait until it is gone
+		local j
+		for j in 1 2 3 4 5 6 7 8 9 10; do
+			_helper_loop_attached "$dev" || return 0
+			sleep 0.05
+		done
+		udevadm settle 2>/dev/null || true
+	done
+	_helper_warn "could not detach $dev"
+	return 1
+}
+
+_helper_pid_alive() { # PID: running and not a zombie
+	local st
+	[[ -r /proc/$1/stat ]] || return 1
+	st=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+_helper_stop_pid() { # PID [grace-seconds]
+	local pid=$1 grace=${2:-5} i
+	for ((i = 0; i < grace * 20; i++)); do
+		_helper_pid_alive "$pid" || break
+		sleep 0.05
+	done
+	if _helper_pid_alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 40; i++)); do
+			_helper_pid_alive "$pid" || break
+			sleep 0.05
+		done
+	fi
+	if _helper_pid_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		sleep 0.1
+	fi
+	wait "$pid" 2>/dev/null || true # reap if it is our child
+	! _helper_pid_alive "$pid"
+}
+
+_helper_is_mounted() { # MNT
+	awk -v m="$1" '{ gsub(/\\040/, " ", $5); if ($5 == m) f = 1 } END { exit !f }' \
+		/proc/self/mountinfo
+}
+
+_helper_umount() { # MNT [fuse]
+	local mnt=$1 fuse=${2:-} i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		_helper_is_mounted "$mnt" || return 0
+		if [[ -n $fuse ]]; then
+			fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
+		else
+			umount "$mnt" 2>/dev/null || true
+		fi
+		_helper_is_mounted "$mnt" || return 0
+		sleep 0.1
+	done
+	_helper_warn "$mnt busy, lazy unmount"
+	umount -l "$mnt" 2>/dev/null || true
+	! _helper_is_mounted "$mnt"
+}
+
+# Loops whose backing file is below DIR (or deleted and was below DIR).
+_helper_loops_under() { # DIR
+	local f b
+	for f in /sys/block/loop*/loop/backing_file; do
+		[[ -r $f ]] || continue
+		b=$(<"$f") || continue
+		b=${b% (deleted)}
+		if [[ $b == "$1"/* ]]; then
+			f=${f#/sys/block/}
+			printf '/dev/%s\n' "${f%%/*}"
+		fi
+	done
+}
+
+_helper_mounts_under() { # DIR, deepest first
+	awk -v d="$1/" '{ gsub(/\\040/, " ", $5); if (index($5, d) == 1) print $5 }' \
+		/proc/self/mountinfo | sort -r
+}
+
+helper_teardown() {
+	local rc=0 kind a b dev mnt
+	if [[ -n "${_HELPER_REGISTRY:-}" && -f "$_HELPER_REGISTRY" ]]; then
+		while IFS=$'\t' read -r -u 9 kind a b; do
+			case $kind in
+			loop) _helper_detach_loop "$a" || rc=1 ;;
+			fuse)
+				# loops stacked on this mount that were not registered
+				while read -r dev; do
+					[[ -n $dev ]] && { _helper_detach_loop "$dev" || rc=1; }
+				done < <(_helper_loops_under "$a")
+				_helper_umount "$a" fuse || rc=1
+				if [[ -n $b ]]; then _helper_stop_pid "$b" || rc=1; fi
+				;;
+			mount) _helper_umount "$a" || rc=1 ;;
+			pid) kill -TERM "$a" 2>/dev/null || true; _helper_stop_pid "$a" 1 || rc=1 ;;
+			cmd) eval "$a" || rc=1 ;;
+			esac
+		done 9< <(tac "$_HELPER_REGISTRY")
+		rm -f "$_HELPER_REGISTRY"
+	fi
+	# Sweep anything of ours that escaped the registry: loops backed by files
+	# in this test's tmpdir, then mounts below it.
+	if [[ -n "${SCRATCH:-}" ]]; then
+		local root
+		root=$(cd "$BATS_TEST_TMPDIR" 2>/dev/null && pwd -P) || root=$BATS_TEST_TMPDIR
+		while read -r dev; do
+			[[ -n $dev ]] || continue
+			_helper_warn "sweeping leaked $dev"
+			_helper_detach_loop "$dev" || rc=1
+		done < <(_helper_loops_under "$root")
+		while read -r mnt; do
+			[[ -n $mnt ]] || continue
+			_helper_warn "sweeping leaked mount $mnt"
+			_helper_umount "$mnt" fuse || rc=1
+		done < <(_helper_mounts_under "$root")
+	fi
+	return $rc
+}
+
+teardown() {
+	helper_teardown
+}
+
+# Once per bats run: detach loops left behind by a crashed earlier run of
+# ours (backing file in a bats temp dir that no longer exists).
+_helper_reap_stale() {
+	local f b dev
+	for f in /sys/block/loop*/loop/backing_file; do
+		[[ -r $f ]] || continue
+		b=$(<"$f") || continue
+		[[ $b == */bats-run-*/test/* ]] || continue
+		if [[ $b == *" (deleted)" || ! -e $b ]]; then
+			dev=${f#/sys/block/}
+			dev=/dev/${dev%%/*}
+			_helper_warn "detaching stale $dev ($b)"
+			losetup -d "$dev" 2>/dev/null || true
+		fi
+	done
+	awk '$3 == "fuse.faultfs" { gsub(/\\040/, " ", $2); print $2 }' /proc/mounts |
+		while read -r b; do
+			[[ $b == */bats-run-*/test/* ]] || continue
+			# a dead daemon leaves "Transport endpoint is not connected"
+			if ! stat -t "$b" >/dev/null 2>&1; then
+				_helper_warn "lazy-unmounting stale $b"
+				umount -l "$b" 2>/dev/null || true
+			fi
+		done
+}
+if [[ $EUID -eq 0 && -n "${BATS_RUN_TMPDIR:-}" && ! -e "$BATS_RUN_TMPDIR/.kcopy-reaped" ]]; then
+	: >"$BATS_RUN_TMPDIR/.kcopy-reaped"
+	_helper_reap_stale
+fi
+
+# --- sizes and files -------------------------------------------------------
+
+# bytes_of SIZE: 4096, 8s (sectors), 4K/4KiB/4k (1024), 2MB (1000), 0x1000
+bytes_of() {
+	local s=$1 n unit mul
+	if [[ $s =~ ^0[xX][0-9a-fA-F]+$ ]]; then
+		printf '%d\n' "$s"
+		return
+	fi
+	[[ $s =~ ^([0-9]+)([a-zA-Z]*)$ ]] || { fail "bytes_of: bad size '$s'"; return 1; }
+	n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
+	case $unit in
+	"" | c) mul=1 ;;
+	s) mul=512 ;;
+	[kK] | KiB) mul=1024 ;;
+	[mM] | MiB) mul=$((1024 ** 2)) ;;
+	[gG] | GiB) mul=$((1024 ** 3)) ;;
+	[tT] | TiB) mul=$((1024 ** 4)) ;;
+	KB | kB) mul=1000 ;;
+	MB) mul=$((1000 ** 2)) ;;
+	GB) mul=$((1000 ** 3)) ;;
+	TB) mul=$((1000 ** 4)) ;;
+	*) fail "bytes_of: bad unit in '$s'"; return 1 ;;
+	esac
+	printf '%d\n' $((10#$n * mul))
+}
+
+# _helper_gen N MODE: N bytes of MODE data on stdout.
+#   pattern: every 512-byte sector holds its own byte offset, "%015d\n" x 32
+_helper_gen() {
+	local n=$1 mode=$2
+	case $mode in
+	random) head -c "$n" /dev/urandom ;;
+	zero | sparse) head -c "$n" /dev/zero ;;
+	pattern)
+		python3 -c '
+import sys
+n = int(sys.argv[1]); out = sys.stdout.buffer; off = 0
+while off < n:
+    chunk = bytearray()
+    end = min(n, off + (1 << 20))
+    s = off
+    while s < end:
+        chunk += (b"%015d\n" % s) * 32
+        s += 512
+    out.write(bytes(chunk[: end - off]))
+    off = end
+' "$n"
+		;;
+	*) fail "make_file: bad mode '$mode' (random|zero|sparse|pattern)"; return 1 ;;
+	esac
+}
+
+# make_file PATH SIZE [random|zero|sparse|pattern]   (default random)
+# A regular file is replaced (sparse: a hole of SIZE bytes); a block device is
+# overwritten from offset 0 and flushed.
+make_file() {
+	local path=$1 size mode=${3:-random}
+	size=$(bytes_of "$2") || return 1
+	if [[ -b $path ]]; then
+		_helper_gen "$size" "$mode" |
+			dd of="$path" bs=1M iflag=fullblock conv=notrunc,fsync status=none ||
+			fail "make_file: writing $path failed"
+		blockdev --flushbufs "$path" 2>/dev/null || true
+		return
+	fi
+	if [[ $mode == sparse ]]; then
+		rm -f "$path" && truncate -s "$size" "$path" || fail "make_file: $path"
+		return
+	fi
+	_helper_gen "$size" "$mode" >"$path" || fail "make_file: writing $path failed"
+	[[ $(stat -c %s "$path") -eq $size ]] || fail "make_file: $path has wrong size"
+}
+
+# --- loop devices -----------------------------------------------------------
+
+# make_loop_on FILE VAR [losetup args...]
+make_loop_on() {
+	local file=$1 var=$2 dev
+	shift 2
+	require_root
+	[[ -e $file ]] || { fail "make_loop_on: $file does not exist"; return 1; }
+	dev=$(losetup -f --show --direct-io=on "$@" "$file") ||
+		{ fail "make_loop_on: losetup $* $file failed"; return 1; }
+	register_cleanup loop "$dev"
+	printf -v "$var" '%s' "$dev"
+}
+
+# make_loop VAR SIZE [losetup args...]   backing file (sparse, zeros) in SCRATCH
+make_loop() {
+	local var=$1 size file
+	size=$(bytes_of "$2") || return 1
+	shift 2
+	require_root
+	file=$(mktemp "$SCRATCH/kcopy-test-loop.XXXXXX") || fail "make_loop: mktemp"
+	truncate -s "$size" "$file" || fail "make_loop: truncate $file"
+	make_loop_on "$file" "$var" "$@"
+}
+
+# --- faultfs ----------------------------------------------------------------
+
+# mount_faultfs VAR IMAGE [faultfs args...]
+# Mounts $FAULTFS on a fresh directory in SCRATCH; VAR is set to the exposed
+# file (MNT/NAME, NAME from --name=, default "disk").  The daemon's pid is in
+# FAULTFS_PID, its mount point in FAULTFS_MNT, its stderr in FAULTFS_MNT.err.
+mount_faultfs() {
+	local var=$1 image=$2 name=disk a mnt pid i
+	shift 2
+	require_root
+	[[ -x $FAULTFS ]] || { fail "faultfs not built: $FAULTFS (run make)"; return 1; }
+	[[ -f $image || " $* " == *" --size="* ]] || { fail "mount_faultfs: no image $image"; return 1; }
+	image=$(_helper_abspath "$image")
+	[[ $image == /* ]] || image="$PWD/$image"
+	for a in "$@"; do
+		[[ $a == --name=* ]] && name=${a#--name=}
+	done
+	[[ " $* " == *" --name="* ]] || set -- "--name=$name" "$@"
+	mnt=$(mktemp -d "$SCRATCH/faultfs.XXXXXX") || fail "mount_faultfs: mktemp"
+	# fd 3 must be closed or bats waits for the daemon at the end of the test
+	"$FAULTFS" -f --image="$image" "$@" "$mnt" >"$mnt.err" 2>&1 3>&- &
+	pid=$!
+	register_cleanup fuse "$mnt" "$pid"
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$mnt" && break
+		if ! _helper_pid_alive "$pid"; then
+			fail "faultfs exited: $(cat "$mnt.err")"
+			return 1
+		fi
+		sleep 0.05
+	done
+	mountpoint -q "$mnt" || { fail "faultfs did not mount $mnt: $(cat "$mnt.err")"; return 1; }
+	[[ -f "$mnt/$name" ]] || { fail "faultfs: $mnt/$name missing"; return 1; }
+	FAULTFS_PID=$pid
+	FAULTFS_MNT=$mnt
+	printf -v "$var" '%s' "$mnt/$name"
+}
+
+# loop_on_faultfs VAR FAULTFILE [losetup args...]
+# nomerges=2: otherwise the block layer merges a bad sector's request with its
+# good neighbours and they fail together.
+loop_on_faultfs() {
+	local var=$1 file=$2 dev
+	shift 2
+	make_loop_on "$file" dev "$@" || return 1
+	echo 2 >"/sys/block/${dev##*/}/queue/nomerges" ||
+		{ fail "loop_on_faultfs: cannot set nomerges on $dev"; return 1; }
+	printf -v "$var" '%s' "$dev"
+}
+
+# --- content checks ----------------------------------------------------------
+
+# Drop a block device's page cache, so buffered reads see O_DIRECT writes
+# made through another path (e.g. the loop's backing file).
+_helper_flush_bdev() {
+	[[ -b $1 ]] && blockdev --flushbufs "$1" 2>/dev/null
+	return 0
+}
+
+# sha_of PATH [OFFSET LEN] -> sha256 hex of the whole file or of the byte range
+sha_of() {
+	local path=$1 off len
+	_helper_flush_bdev "$path"
+	if [[ $# -ge 3 ]]; then
+		off=$(bytes_of "$2") && len=$(bytes_of "$3") || return 1
+		dd if="$path" iflag=skip_bytes,count_bytes skip="$off" count="$len" \
+			bs=1M status=none | sha256sum | cut -d' ' -f1
+	else
+		sha256sum <"$path" | cut -d' ' -f1
+	fi
+}
+
+# assert_zero_range PATH OFFSET LEN
+assert_zero_range() {
+	local path=$1 off len out
+	off=$(bytes_of "$2") && len=$(bytes_of "$3") || return 1
+	_helper_flush_bdev "$path"
+	if ! out=$(cmp -n "$len" -i "$off:0" "$path" /dev/zero 2>&1); then
+		fail "assert_zero_range $path $off+$len: ${out:-not zero}"
+	fi
+}
+
+# assert_same_range A AOFF B BOFF LEN
+assert_same_range() {
+	local a=$1 aoff b=$3 boff len out
+	aoff=$(bytes_of "$2") && boff=$(bytes_of "$4") && len=$(bytes_of "$5") || return 1
+	_helper_flush_bdev "$a"
+	_helper_flush_bdev "$b"
+	if ! out=$(cmp -n "$len" -i "$aoff:$boff" "$a" "$b" 2>&1); then
+		fail "assert_same_range $a:$aoff $b:$boff len $len: ${out:-differ}"
+	fi
+}
+
+# json_get EXPR: evaluate python EXPR with `d` = JSON from stdin.  Strings are
+# printed raw, None as null, booleans as true/false, lists/dicts as JSON.
+json_get() {
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = eval(sys.argv[1], {"d": d, "json": json})
+if v is None:
+    print("null")
+elif isinstance(v, bool):
+    print("true" if v else "false")
+elif isinstance(v, (dict, list)):
+    print(json.dumps(v, sort_keys=True))
+else:
+    print(v)
+' "$1"
+}
