@@ -87,13 +87,12 @@ _helper_loop_attached() { # DEV
 }
 
 _helper_detach_loop() { # DEV
-	local dev=$1 i
+	local dev=$1 i j
 	_helper_loop_attached "$dev" || return 0
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	for ((i = 0; i < 10; i++)); do
 		losetup -d "$dev" 2>/dev/null || true
 		# a busy device is only marked autoclear; wait until it is gone
-		local j
-		for j in 1 2 3 4 5 6 7 8 9 10; do
+		for ((j = 0; j < 10; j++)); do
 			_helper_loop_attached "$dev" || return 0
 			sleep 0.05
 		done
@@ -313,7 +312,7 @@ make_file() {
 		return
 	fi
 	if [[ $mode == sparse ]]; then
-		rm -f "$path" && truncate -s "$size" "$path" || fail "make_file: $path"
+		{ rm -f "$path" && truncate -s "$size" "$path"; } || fail "make_file: $path"
 		return
 	fi
 	_helper_gen "$size" "$mode" >"$path" || fail "make_file: writing $path failed"
@@ -322,77 +321,82 @@ make_file() {
 
 # --- loop devices -----------------------------------------------------------
 
+# (Locals below are prefixed _h_ so that printf -v VAR reaches the caller's
+# variable whatever its name.)
+
 # make_loop_on FILE VAR [losetup args...]
 make_loop_on() {
-	local file=$1 var=$2 dev
+	local _h_file=$1 _h_var=$2 _h_dev
 	shift 2
 	require_root
-	[[ -e $file ]] || { fail "make_loop_on: $file does not exist"; return 1; }
-	dev=$(losetup -f --show --direct-io=on "$@" "$file") ||
-		{ fail "make_loop_on: losetup $* $file failed"; return 1; }
-	register_cleanup loop "$dev"
-	printf -v "$var" '%s' "$dev"
+	[[ -e $_h_file ]] || { fail "make_loop_on: $_h_file does not exist"; return 1; }
+	_h_dev=$(losetup -f --show --direct-io=on "$@" "$_h_file") ||
+		{ fail "make_loop_on: losetup $* $_h_file failed"; return 1; }
+	register_cleanup loop "$_h_dev"
+	printf -v "$_h_var" '%s' "$_h_dev"
 }
 
 # make_loop VAR SIZE [losetup args...]   backing file (sparse, zeros) in SCRATCH
 make_loop() {
-	local var=$1 size file
-	size=$(bytes_of "$2") || return 1
+	local _h_var=$1 _h_size _h_file
+	_h_size=$(bytes_of "$2") || return 1
 	shift 2
 	require_root
-	file=$(mktemp "$SCRATCH/kcopy-test-loop.XXXXXX") || fail "make_loop: mktemp"
-	truncate -s "$size" "$file" || fail "make_loop: truncate $file"
-	make_loop_on "$file" "$var" "$@"
+	_h_file=$(mktemp "$SCRATCH/kcopy-test-loop.XXXXXX") || fail "make_loop: mktemp"
+	truncate -s "$_h_size" "$_h_file" || fail "make_loop: truncate $_h_file"
+	make_loop_on "$_h_file" "$_h_var" "$@"
 }
 
 # --- faultfs ----------------------------------------------------------------
 
 # mount_faultfs VAR IMAGE [faultfs args...]
 # Mounts $FAULTFS on a fresh directory in SCRATCH; VAR is set to the exposed
-# file (MNT/NAME, NAME from --name=, default "disk").  The daemon's pid is in
-# FAULTFS_PID, its mount point in FAULTFS_MNT, its stderr in FAULTFS_MNT.err.
+# file (MNT/NAME, NAME from --name=, default "disk").  The daemon's pid is left
+# in FAULTFS_PID, its mount point in FAULTFS_MNT, its stderr in $FAULTFS_MNT.err.
 mount_faultfs() {
-	local var=$1 image=$2 name=disk a mnt pid i
+	local _h_var=$1 _h_image=$2 _h_name=disk _h_a _h_mnt _h_pid _h_i
 	shift 2
 	require_root
 	[[ -x $FAULTFS ]] || { fail "faultfs not built: $FAULTFS (run make)"; return 1; }
-	[[ -f $image || " $* " == *" --size="* ]] || { fail "mount_faultfs: no image $image"; return 1; }
-	image=$(_helper_abspath "$image")
-	[[ $image == /* ]] || image="$PWD/$image"
-	for a in "$@"; do
-		[[ $a == --name=* ]] && name=${a#--name=}
+	[[ -f $_h_image || " $* " == *" --size="* ]] ||
+		{ fail "mount_faultfs: no image $_h_image"; return 1; }
+	_h_image=$(_helper_abspath "$_h_image")
+	[[ $_h_image == /* ]] || _h_image="$PWD/$_h_image"
+	for _h_a in "$@"; do
+		[[ $_h_a == --name=* ]] && _h_name=${_h_a#--name=}
 	done
-	[[ " $* " == *" --name="* ]] || set -- "--name=$name" "$@"
-	mnt=$(mktemp -d "$SCRATCH/faultfs.XXXXXX") || fail "mount_faultfs: mktemp"
+	[[ " $* " == *" --name="* ]] || set -- "--name=$_h_name" "$@"
+	_h_mnt=$(mktemp -d "$SCRATCH/faultfs.XXXXXX") || fail "mount_faultfs: mktemp"
 	# fd 3 must be closed or bats waits for the daemon at the end of the test
-	"$FAULTFS" -f --image="$image" "$@" "$mnt" >"$mnt.err" 2>&1 3>&- &
-	pid=$!
-	register_cleanup fuse "$mnt" "$pid"
-	for ((i = 0; i < 100; i++)); do
-		mountpoint -q "$mnt" && break
-		if ! _helper_pid_alive "$pid"; then
-			fail "faultfs exited: $(cat "$mnt.err")"
+	"$FAULTFS" -f --image="$_h_image" "$@" "$_h_mnt" >"$_h_mnt.err" 2>&1 3>&- &
+	_h_pid=$!
+	register_cleanup fuse "$_h_mnt" "$_h_pid"
+	for ((_h_i = 0; _h_i < 100; _h_i++)); do
+		mountpoint -q "$_h_mnt" && break
+		if ! _helper_pid_alive "$_h_pid"; then
+			fail "faultfs exited: $(cat "$_h_mnt.err")"
 			return 1
 		fi
 		sleep 0.05
 	done
-	mountpoint -q "$mnt" || { fail "faultfs did not mount $mnt: $(cat "$mnt.err")"; return 1; }
-	[[ -f "$mnt/$name" ]] || { fail "faultfs: $mnt/$name missing"; return 1; }
-	FAULTFS_PID=$pid
-	FAULTFS_MNT=$mnt
-	printf -v "$var" '%s' "$mnt/$name"
+	mountpoint -q "$_h_mnt" ||
+		{ fail "faultfs did not mount $_h_mnt: $(cat "$_h_mnt.err")"; return 1; }
+	[[ -f "$_h_mnt/$_h_name" ]] || { fail "faultfs: $_h_mnt/$_h_name missing"; return 1; }
+	# shellcheck disable=SC2034 # for the caller
+	FAULTFS_PID=$_h_pid FAULTFS_MNT=$_h_mnt
+	printf -v "$_h_var" '%s' "$_h_mnt/$_h_name"
 }
 
 # loop_on_faultfs VAR FAULTFILE [losetup args...]
 # nomerges=2: otherwise the block layer merges a bad sector's request with its
 # good neighbours and they fail together.
 loop_on_faultfs() {
-	local var=$1 file=$2 dev
+	local _h_var=$1 _h_file=$2 _h_ldev
 	shift 2
-	make_loop_on "$file" dev "$@" || return 1
-	echo 2 >"/sys/block/${dev##*/}/queue/nomerges" ||
-		{ fail "loop_on_faultfs: cannot set nomerges on $dev"; return 1; }
-	printf -v "$var" '%s' "$dev"
+	make_loop_on "$_h_file" _h_ldev "$@" || return 1
+	echo 2 >"/sys/block/${_h_ldev##*/}/queue/nomerges" ||
+		{ fail "loop_on_faultfs: cannot set nomerges on $_h_ldev"; return 1; }
+	printf -v "$_h_var" '%s' "$_h_ldev"
 }
 
 # --- content checks ----------------------------------------------------------
