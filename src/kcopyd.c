@@ -336,14 +336,26 @@ static void note_done(struct kc_job *job, uint64_t offset, uint64_t length)
 	}
 }
 
+/* Where the unaligned tails still to be written begin (count if none). */
+static uint64_t tail_floor(const struct kc_job *job)
+{
+	uint64_t floor = job->count;
+	unsigned d;
+
+	for (d = 0; d < job->num_dests; d++)
+		if (job->tail_mask & (1ul << d))
+			floor = min_u64(floor, job->tail_start[d]);
+	return floor;
+}
+
 /* A chunk went to every destination: count it, tell the client. */
 static void chunk_done(struct kc_job *job, uint64_t offset, uint64_t length)
 {
-	uint64_t tail = job->tail_start[0], end = offset + length;
+	uint64_t tail = tail_floor(job), end = offset + length;
 
 	note_done(job, offset, length);
-	/* The tail is announced when job_end() has written it. */
-	if (!job->zero && job->tail_mask && end > tail)
+	/* The tails are announced when job_end() has written them. */
+	if (end > tail)
 		end = tail > offset ? tail : offset;
 	if (job->ops.chunk_done && end > offset)
 		job->ops.chunk_done(job->context, offset, end - offset);
@@ -1177,12 +1189,11 @@ static void verify_tails(struct kc_job *job)
 
 static void job_end(struct kc_job *job)
 {
-	uint64_t tail = job->tail_start[0];
-	bool whole = job->done_prefix + (job->count - job->progress) >= job->count;
+	uint64_t tail = tail_floor(job);
 
-	if (job->tail_mask && !job->kc->stopping && (!job->stop || whole)) {
+	if (job->tail_mask && !job->kc->stopping && !job->stop) {
 		write_tails(job);
-		if (!job->zero && job->ops.chunk_done && tail < job->count)
+		if (job->ops.chunk_done && tail < job->count)
 			job->ops.chunk_done(job->context, tail, job->count - tail);
 	}
 	if (job->verify && !job->kc->stopping)
@@ -1454,6 +1465,20 @@ static bool work_pending(const struct kc_client *kc)
 	       aio_ring_queued(kc->ring);
 }
 
+/* How long the loop may block: until the next tick or throttle deadline. */
+static uint64_t loop_wait(const struct kc_client *kc, uint64_t now,
+			  uint64_t next_tick)
+{
+	uint64_t wait = next_tick > now ? next_tick - now : 0;
+
+	if (work_pending(kc))
+		return 0;
+	if (kc->throttle_until)
+		wait = min_u64(wait, kc->throttle_until > now ?
+				     kc->throttle_until - now : 0);
+	return wait;
+}
+
 static int ring_setup(struct kc_client *kc)
 {
 	struct list_head *pos;
@@ -1508,14 +1533,10 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 		}
 		if (work_pending(kc) && !aio_ring_in_flight(kc->ring))
 			continue;
-		wait = next_tick > now ? next_tick - now : 0;
-		if (kc->throttle_until && kc->throttle_until - now < wait)
-			wait = kc->throttle_until > now ? kc->throttle_until - now : 0;
-		if (work_pending(kc))
-			wait = 0;
+		wait = loop_wait(kc, now, next_tick);
 		if (aio_ring_in_flight(kc->ring)) {
 			reap(kc, wait);
-		} else if (kc->throttle_until || tick) {
+		} else if (kc->throttle_until) {
 			struct timespec ts = {
 				.tv_sec = (time_t)(wait / 1000000000ull),
 				.tv_nsec = (long)(wait % 1000000000ull),

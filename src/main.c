@@ -363,6 +363,12 @@ static void plan_from_jobfile_line(struct plan *plan, struct options *o,
 			    name, l->lineno, verb);
 	zero = !strcmp(verb, "zero");
 	jobfile_options(l, name, &i, &flags, &force);
+	if ((flags & KC_WRITE_SEQ) && (flags & KC_IGNORE_ERROR)) {
+		if (!o->quiet)
+			fprintf(stderr, "kcopy: warning: %s:%u: --sequential turns "
+				"--ignore-errors off\n", name, l->lineno);
+		flags &= ~KC_IGNORE_ERROR;
+	}
 	if (zero)
 		r = plan_add_job(plan, l->lineno, true, force, flags, NULL,
 				 (unsigned)(l->argc - i), l->argv + i, err, sizeof(err));
@@ -724,9 +730,11 @@ static void warn_fallback(const char *path, void *ctx)
 
 static enum progress_mode progress_mode(const struct options *o)
 {
+	if (o->quiet)
+		return PROGRESS_NONE;
 	if (o->progress_given)
 		return o->progress;
-	if (o->quiet || !isatty(STDERR_FILENO))
+	if (!isatty(STDERR_FILENO))
 		return PROGRESS_NONE;
 	return PROGRESS_LINE;
 }
