@@ -74,7 +74,8 @@ static const char *file_type_name(mode_t mode)
 static long long sysfs_queue_read(dev_t rdev, const char *attr, char *buf,
 				  size_t buflen)
 {
-	static const char *const dirs[] = { "queue", "../queue" };
+	/* A partition's queue/ is its disk's. */
+	static const char *const dirs[] = { "./queue", "../queue" };
 	char path[PATH_MAX];
 	size_t i;
 	FILE *f;
