@@ -129,6 +129,7 @@ man_text() {
 	for opt in $documented; do
 		case $opt in
 		--help|--usage|--version) continue ;;	# argp's own
+		--long-options) continue ;;	# hidden, listed by itself nowhere
 		esac
 		[[ $all == *" $opt "* ]] || missing+=("$opt")
 	done
