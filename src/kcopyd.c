@@ -1057,7 +1057,7 @@ static void complete_retry(struct sub_job *sub, struct iocb *io, long res)
 	int region = sub->retry_region;
 
 	sub->retry_busy &= ~(1u << slot);
-	if (res != (long)len) {
+	if (res < (long)len) {
 		rg = region == KC_REGION_SOURCE ? &job->source : &job->dests[region];
 		if (region == KC_REGION_SOURCE)	/* never stale memory */
 			memset(sub->buf + (off - rg->offset - sub->offset), 0, len);
@@ -1106,7 +1106,8 @@ static void complete_io(struct sub_job *sub, struct iocb *io, long res)
 	if (sub->phase == PH_READ) {
 		if (transfer_residue(sub, io, res, &sub->read_expect))
 			return;
-		if (res != (long)sub->read_expect)
+		/* More than expected: the file grew past the tail; fine. */
+		if (res < (long)sub->read_expect)
 			sub->read_failed = true;
 	} else if (sub->phase == PH_VERIFY_SOURCE || sub->phase == PH_VERIFY_DEST) {
 		complete_verify_read(sub, io, res);

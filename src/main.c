@@ -181,11 +181,39 @@ static void print_long_options(void)
 	exit(0);
 }
 
+/*
+ * argp (and the getopt under it) report a usage error as "NAME: why",
+ * then add a line pointing at --help; kcopy's refusals are one line.
+ * argp's error stream is this filter, which drops that extra line.
+ */
+static ssize_t drop_try_help(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	if (strncmp(buf, "Try `", 5) != 0)
+		fwrite(buf, 1, size, stderr);
+	return (ssize_t)size;
+}
+
+static FILE *usage_error_stream(void)
+{
+	static const cookie_io_functions_t io = { .write = drop_try_help };
+	FILE *f = fopencookie(NULL, "w", io);
+
+	/* Line buffered: the filter sees whole lines. */
+	if (f)
+		setvbuf(f, NULL, _IOLBF, 0);
+	return f ? f : stderr;
+}
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct options *o = state->input;
 
 	switch (key) {
+	case ARGP_KEY_INIT:
+		state->name = "kcopy";
+		state->err_stream = usage_error_stream();
+		break;
 	case 'b':
 		o->config.sub_job_size = parse_size_option("--sub-job-size", arg);
 		if (!o->config.sub_job_size || o->config.sub_job_size % 4096)
@@ -844,6 +872,7 @@ int main(int argc, char **argv)
 	int code;
 
 	argp_err_exit_status = EXIT_USAGE;
+	argv[0] = "kcopy";	/* getopt names the program after argv[0] */
 	argp_parse(&argp, argc, argv, 0, NULL, &o);
 	settle_engine_options(&o);
 	if ((o.flags & KC_WRITE_SEQ) && (o.flags & KC_IGNORE_ERROR)) {

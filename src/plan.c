@@ -257,6 +257,18 @@ static int misaligned_length(struct plan *plan, unsigned line, const char *arg,
 		      target_block_size(t));
 }
 
+/* A file can't be extended past what off_t holds. */
+static int check_file_end(struct plan *plan, unsigned line, const char *arg,
+			  const struct target *t, uint64_t offset, uint64_t len,
+			  char *err, size_t errlen)
+{
+	if (offset > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - offset)
+		return refuse(plan, line, err, errlen, -EFBIG,
+			      "%s: region ends beyond the largest possible %s size",
+			      arg, target_is_blockdev(t) ? "device" : "file");
+	return 0;
+}
+
 static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 			  size_t errlen)
 {
@@ -311,9 +323,9 @@ static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d
 			      arg, len, s->offset, size);
 	if (len % target_block_size(t) && !src_tail)
 		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
-	if (s->offset > UINT64_MAX - len)
-		return refuse(plan, job->line, err, errlen, -ERANGE,
-			      "%s: region too large", arg);
+	r = check_file_end(plan, job->line, arg, t, s->offset, len, err, errlen);
+	if (r < 0)
+		return r;
 	job->dests[d] = (struct kc_io_region) { t, s->offset, len };
 	return 0;
 }
@@ -339,9 +351,9 @@ static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d
 		return refuse(plan, job->line, err, errlen, -ERANGE,
 			      "%s: region ends beyond the end (size %" PRIu64 ")",
 			      arg, size);
-	if (s->offset > UINT64_MAX - len)
-		return refuse(plan, job->line, err, errlen, -ERANGE,
-			      "%s: region too large", arg);
+	r = check_file_end(plan, job->line, arg, t, s->offset, len, err, errlen);
+	if (r < 0)
+		return r;
 	if (len % target_block_size(t) && !ends_at_file_eof(t, s->offset, len))
 		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
 	job->dests[d] = (struct kc_io_region) { t, s->offset, len };

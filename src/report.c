@@ -154,19 +154,55 @@ void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
 	fputc('\n', f);
 }
 
-/* JSON string with the escapes RFC 8259 requires. */
+/* Length of the valid UTF-8 sequence at @p, or 0 if it is not one. */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (*p < 0x80)
+		return 1;
+	if ((*p & 0xe0) == 0xc0)
+		n = 2, cp = *p & 0x1f;
+	else if ((*p & 0xf0) == 0xe0)
+		n = 3, cp = *p & 0x0f;
+	else if ((*p & 0xf8) == 0xf0)
+		n = 4, cp = *p & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * JSON string with the escapes RFC 8259 requires. Paths are bytes, JSON
+ * is UTF-8: a byte that is not part of valid UTF-8 is written as the code
+ * point of the same value (\u00XX), so the output always parses.
+ */
 static void json_string(FILE *f, const char *s)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
 	fputc('"', f);
-	for (p = (const unsigned char *)s; *p; p++) {
+	while (*p) {
+		n = utf8_sequence(p);
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || !n)
 			fprintf(f, "\\u%04x", *p);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, n, f);
+		p += n ? n : 1;
 	}
 	fputc('"', f);
 }

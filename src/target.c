@@ -183,6 +183,12 @@ int target_open(const char *path, enum target_role role, bool buffered,
 			r = fail(err, errlen, -errno, path, "%s", strerror(errno));
 			goto bad;
 		}
+		/* Creating through a dangling link could fail only later. */
+		if (lstat(path, &st) == 0) {
+			r = fail(err, errlen, -ENOENT, path,
+				 "is a dangling symbolic link");
+			goto bad;
+		}
 		/* A destination file to be created by target_prepare(). */
 		r = dest_dir_check(t, err, errlen);
 		if (r < 0)
