@@ -99,7 +99,6 @@ struct kc_job {
 	unsigned block_size;		/* largest logical block size */
 
 	uint64_t progress;		/* next chunk to claim */
-	uint64_t write_offset;		/* KC_WRITE_SEQ: next chunk to write */
 	unsigned active;		/* sub-jobs holding a chunk */
 	bool stop;			/* error without ignore: claim no more */
 
@@ -191,6 +190,19 @@ static bool sub_dropping(const struct sub_job *sub)
 }
 
 /*
+ * A sequential write may go once everything below it is written: kcopyd's
+ * write_offset is our done_prefix, which also moves over skipped holes.
+ */
+static bool write_in_order(const struct sub_job *sub)
+{
+	if (sub->phase != PH_WRITE && sub->phase != PH_OFFLOAD)
+		return true;	/* reads run ahead */
+	if (!(sub->job->flags & KC_WRITE_SEQ) || sub_dropping(sub))
+		return true;
+	return sub->offset == sub->job->done_prefix;
+}
+
+/*
  * For I/O, pop any read, any write without the sequential constraint,
  * and sequential writes that are at the right position (pop_io_job).
  */
@@ -201,8 +213,7 @@ static struct sub_job *pop_io_job(struct list_head *jobs)
 
 	list_for_each_safe(pos, n, jobs) {
 		sub = list_entry(pos, struct sub_job, list);
-		if (sub->phase != PH_WRITE || !(sub->job->flags & KC_WRITE_SEQ) ||
-		    sub->offset == sub->job->write_offset || sub_dropping(sub)) {
+		if (write_in_order(sub)) {
 			list_del(&sub->list);
 			return sub;
 		}
@@ -371,6 +382,18 @@ static uint64_t verify_half(const struct kc_job *job)
 }
 
 /*
+ * Where the hole before data_start ends, for chunking: at the start of the
+ * data's block, so chunks stay aligned; or at the job's end, unaligned
+ * tail included, when no data follows.
+ */
+static uint64_t hole_end(const struct kc_job *job)
+{
+	if (job->data_start >= job->count)
+		return job->count;
+	return job->data_start / job->block_size * job->block_size;
+}
+
+/*
  * Sparse file source: is job->progress in a hole? If so, shrink *@size to
  * stay inside it. Holes are found with SEEK_DATA/SEEK_HOLE and cached.
  */
@@ -398,8 +421,7 @@ static bool in_hole(struct kc_job *job, uint64_t *size)
 			*size = min_u64(*size, hole - job->progress);
 		return false;
 	}
-	/* Keep chunks block-aligned: a hole ends where the data's block starts. */
-	hole = job->data_start / job->block_size * job->block_size;
+	hole = hole_end(job);
 	if (hole <= job->progress)
 		return false;
 	*size = min_u64(*size, hole - job->progress);
@@ -410,8 +432,7 @@ static void note_done(struct kc_job *job, uint64_t offset, uint64_t length);
 
 static void skip_hole(struct kc_job *job)
 {
-	uint64_t hole = job->data_start / job->block_size * job->block_size;
-	uint64_t len = min_u64(hole, job->count) - job->progress;
+	uint64_t len = hole_end(job) - job->progress;
 
 	note_done(job, job->progress, len);
 	if (job->ops.chunk_done)
@@ -694,6 +715,17 @@ static void start_retry(struct sub_job *sub, int region)
 	push(&job->kc->io_jobs, sub);
 }
 
+/*
+ * Busy mask when every retry slot is in use. A sequential job rewrites
+ * one block at a time, so nothing is written above a block that fails.
+ */
+static unsigned retry_slots(const struct sub_job *sub)
+{
+	if (sub->phase == PH_WRITE_RETRY && (sub->job->flags & KC_WRITE_SEQ))
+		return 1;
+	return (1u << RETRY_DEPTH) - 1;
+}
+
 static int issue_retries(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
@@ -712,7 +744,7 @@ static int issue_retries(struct sub_job *sub)
 	}
 	rg = reading ? &job->source : &job->dests[sub->retry_region];
 	while (sub->retry_next < sub->retry_end &&
-	       sub->retry_busy != (1u << RETRY_DEPTH) - 1) {
+	       sub->retry_busy != retry_slots(sub)) {
 		slot = (unsigned)__builtin_ctz(~sub->retry_busy);
 		io = &sub->retry_iocbs[slot];
 		len = min_u64(sub->retry_block, sub->retry_end - sub->retry_next);
@@ -929,8 +961,6 @@ static int run_complete_job(struct sub_job *sub)
 	if (sub->buf && sub->buf != job->kc->zero_buf)
 		pool_put(job->kc->pool, sub->buf);
 	sub->buf = NULL;
-	if ((job->flags & KC_WRITE_SEQ) && sub->offset == job->write_offset)
-		job->write_offset += sub->count;
 	segment_complete(sub);
 	return 0;
 }
@@ -1064,6 +1094,8 @@ static void complete_retry(struct sub_job *sub, struct iocb *io, long res)
 		record_error(job, region, off, len, res < 0 ? (int)-res : EIO);
 		if (region == KC_REGION_SOURCE && !(job->flags & KC_IGNORE_ERROR))
 			sub->failed = true;
+		if (region != KC_REGION_SOURCE && (job->flags & KC_WRITE_SEQ))
+			sub->retry_next = sub->retry_end;	/* stop at it */
 	}
 	if (--sub->pending == 0 && sub->retry_next >= sub->retry_end) {
 		phase_done(sub);
