@@ -77,7 +77,7 @@ PROG = kcopy
 ASAN_PROG = build-asan/kcopy
 FAULTFS = build/faultfs
 
-.PHONY: all helpers unit check check-asan test-bats lint-man install \
+.PHONY: all helpers unit check check-asan check-valgrind test-bats lint-man install \
 	uninstall clean demo bench bench-sweep
 
 all: $(PROG)
@@ -169,6 +169,13 @@ test-bats: all helpers
 check-asan: $(ASAN_PROG) helpers
 	$(call run-bats,$(CURDIR)/$(ASAN_PROG),build/bats-asan,bats-asan,$(ASAN_ENV))
 
+# The error tests once more under valgrind (the plain build): no leak or
+# invalid access on any error path.
+check-valgrind: all helpers
+	KCOPY=$(CURDIR)/tests/helpers/kcopy-valgrind KCOPY_REAL=$(CURDIR)/$(PROG) \
+		FAULTFS=$(CURDIR)/$(FAULTFS) $(BATS) --print-output-on-failure \
+		tests/errors.bats
+
 # Each step in its own make, in order: the first one installs what the later
 # ones (and the pkg-config look-ups) need.
 check:
@@ -178,6 +185,7 @@ check:
 	$(MAKE) lint-man
 	$(MAKE) test-bats
 	$(MAKE) check-asan
+	$(MAKE) check-valgrind
 
 # --- install ----------------------------------------------------------------
 

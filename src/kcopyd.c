@@ -101,6 +101,7 @@ struct kc_job {
 	uint64_t progress;		/* next chunk to claim */
 	unsigned active;		/* sub-jobs holding a chunk */
 	bool stop;			/* error without ignore: claim no more */
+	uint64_t stop_offset;		/* lowest failed offset, relative */
 
 	bool offload;			/* zero with write-zeroes */
 	bool sparse_offload;		/* sparse zero chunks with write-zeroes */
@@ -184,9 +185,15 @@ static void push_head(struct list_head *jobs, struct sub_job *sub)
 	list_add(&sub->list, jobs);
 }
 
+/*
+ * Is the sub-job's pending I/O no longer wanted? After an error (without
+ * ignore) only chunks at or above the failure are given up: those below
+ * it finish, so a sequential copy stops exactly at the fault.
+ */
 static bool sub_dropping(const struct sub_job *sub)
 {
-	return sub->job->kc->stopping || sub->job->stop;
+	return sub->job->kc->stopping ||
+	       (sub->job->stop && sub->offset >= sub->job->stop_offset);
 }
 
 /*
@@ -243,12 +250,17 @@ static void record_error(struct kc_job *job, int region, uint64_t offset,
 	struct kc_error_range *e;
 	size_t cap;
 
+	const struct kc_io_region *rg = region == KC_REGION_SOURCE ?
+					&job->source : &job->dests[region];
+
 	if (region == KC_REGION_SOURCE)
 		job->read_err = 1;
 	else
 		job->write_err |= 1ul << region;
-	if (!(job->flags & KC_IGNORE_ERROR))
+	if (!(job->flags & KC_IGNORE_ERROR)) {
 		job->stop = true;
+		job->stop_offset = min_u64(job->stop_offset, offset - rg->offset);
+	}
 
 	if (job->nr_errors == job->errors_cap) {
 		cap = job->errors_cap ? job->errors_cap * 2 : 16;
@@ -666,11 +678,6 @@ static int issue_writes(struct sub_job *sub)
 		drop(sub);
 		return 0;
 	}
-	/* kcopyd: sequential writes after a failure are pointless. */
-	if ((job->flags & KC_WRITE_SEQ) && (job->read_err || job->write_err)) {
-		drop(sub);
-		return 0;
-	}
 	r = throttle_admit(sub, job->zero ? sub->count : 0);
 	if (r)
 		return r;
@@ -1052,9 +1059,7 @@ static void phase_done(struct sub_job *sub)
 			return;
 		}
 		if (sub->retry_mask)
-			sub->failed = true;
-		if (job->write_err && !(job->flags & KC_IGNORE_ERROR))
-			sub->failed = true;
+			sub->failed = true;	/* stopped before isolating it */
 		break;
 	case PH_OFFLOAD:
 	case PH_IDLE:
@@ -1092,7 +1097,7 @@ static void complete_retry(struct sub_job *sub, struct iocb *io, long res)
 		if (region == KC_REGION_SOURCE)	/* never stale memory */
 			memset(sub->buf + (off - rg->offset - sub->offset), 0, len);
 		record_error(job, region, off, len, res < 0 ? (int)-res : EIO);
-		if (region == KC_REGION_SOURCE && !(job->flags & KC_IGNORE_ERROR))
+		if (!(job->flags & KC_IGNORE_ERROR))
 			sub->failed = true;
 		if (region != KC_REGION_SOURCE && (job->flags & KC_WRITE_SEQ))
 			sub->retry_next = sub->retry_end;	/* stop at it */
@@ -1330,6 +1335,7 @@ static int job_create(struct kc_client *kc, const struct kc_io_region *from,
 	job->offload = job->zero && !(flags & KC_NO_WRITE_ZEROES) &&
 		       all_offload(num_dests, dests);
 	job->offload_piece = OFFLOAD_FIRST_PIECE;
+	job->stop_offset = UINT64_MAX;
 	if (from && (flags & KC_SPARSE)) {
 		job->seek_holes = !target_is_blockdev(from->target);
 		job->sparse_offload = !(flags & KC_NO_WRITE_ZEROES) &&

@@ -516,14 +516,13 @@ static const struct kc_job_ops map_job_ops = {
  */
 static void map_checkpoint(struct run *run)
 {
-	const struct target *failed;
 	size_t i;
 	int r;
 
 	if (!run->map)
 		return;
 	run->last_commit_ns = kc_now_ns();
-	if (plan_flush(run->plan, &failed) < 0)
+	if (plan_flush(run->plan, NULL, NULL) < 0)
 		return;
 	for (i = 0; i < run->plan->nr_jobs; i++)
 		map_set_errors(run->map, i, run->rjobs[i].stats.errors,
@@ -640,8 +639,9 @@ static int run_groups(struct run *run)
 }
 
 /* A failed flush is a write error on every destination of that target. */
-static void record_flush_failure(struct run *run, const struct target *t, int r)
+static void record_flush_failure(const struct target *t, int error, void *ctx)
 {
+	struct run *run = ctx;
 	const struct plan_job *pj;
 	struct report_job *rj;
 	struct kc_error_range *e;
@@ -659,7 +659,7 @@ static void record_flush_failure(struct run *run, const struct target *t, int r)
 				continue;
 			rj->extra = e;
 			e[rj->nr_extra++] = (struct kc_error_range) {
-				(int)d, pj->dests[d].offset, pj->dests[d].count, -r };
+				(int)d, pj->dests[d].offset, pj->dests[d].count, error };
 		}
 	}
 }
@@ -688,14 +688,12 @@ static int run_verify(struct run *run)
 	struct kc_job **vjobs;
 	struct kc_job_stats vs;
 	const struct plan_job *pj;
-	const struct target *failed;
 	size_t i;
 	int r = 0;
 
 	vjobs = calloc(run->plan->nr_jobs, sizeof(*vjobs));
 	if (!vjobs)
 		return -ENOMEM;
-	plan_flush(run->plan, &failed);
 	for (i = 0; i < run->plan->nr_jobs && r == 0; i++) {
 		pj = &run->plan->jobs[i];
 		run->rjobs[i].verified = 1;
@@ -729,8 +727,8 @@ static enum report_status final_status(const struct run *run)
 		return REPORT_INTERRUPTED;
 	for (i = 0; i < run->plan->nr_jobs; i++) {
 		rj = &run->rjobs[i];
-		if (rj->stats.read_err || rj->stats.write_err || rj->verified == 0 ||
-		    (rj->nr_extra && rj->verified != 1))
+		if (rj->stats.read_err || rj->stats.write_err || rj->nr_extra ||
+		    rj->verified == 0)
 			return REPORT_ERRORS;
 	}
 	return REPORT_OK;
@@ -767,21 +765,25 @@ static enum progress_mode progress_mode(const struct options *o)
 	return PROGRESS_LINE;
 }
 
+/*
+ * Destinations are flushed before success is reported, and before the
+ * map may claim their data, and before --verify reads them back.
+ */
+static void final_flush(struct run *run)
+{
+	if (!run->opts->flush && !run->map)
+		return;
+	if (plan_flush(run->plan, record_flush_failure, run) == 0)
+		map_checkpoint(run);
+}
+
 static int finish(struct run *run)
 {
 	enum report_status status;
-	const struct target *failed = NULL;
 	double seconds;
 	size_t i;
-	int r, code;
+	int code;
 
-	if (run->opts->flush || run->map) {
-		r = plan_flush(run->plan, &failed);
-		if (r < 0)
-			record_flush_failure(run, failed, r);
-		else
-			map_checkpoint(run);
-	}
 	status = final_status(run);
 	seconds = (double)(kc_now_ns() - run->start_ns) / 1e9;
 	progress_update(run->progress, bytes_done(run), run->rjobs,
@@ -840,6 +842,8 @@ static int run_plan(struct options *o, struct plan *plan)
 	run.start_ns = run.last_commit_ns = kc_now_ns();
 	install_signals();
 	r = run_groups(&run);
+	if (r == 0)
+		final_flush(&run);
 	if (r == 0 && o->verify && !kc_client_stopped(run.kc))
 		r = run_verify(&run);
 	if (r < 0) {

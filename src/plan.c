@@ -553,7 +553,9 @@ int plan_prepare(struct plan *plan, char *err, size_t errlen)
 	return 0;
 }
 
-int plan_flush(struct plan *plan, const struct target **failed)
+int plan_flush(struct plan *plan,
+	       void (*failed)(const struct target *t, int error, void *ctx),
+	       void *ctx)
 {
 	size_t i;
 	int r, first = 0;
@@ -562,10 +564,12 @@ int plan_flush(struct plan *plan, const struct target **failed)
 		if (!plan->targets[i].written)
 			continue;
 		r = target_flush(plan->targets[i].t);
-		if (r < 0 && !first) {
+		if (r == 0)
+			continue;
+		if (!first)
 			first = r;
-			*failed = plan->targets[i].t;
-		}
+		if (failed)
+			failed(plan->targets[i].t, -r, ctx);
 	}
 	return first;
 }

@@ -57,8 +57,13 @@ void plan_add_barrier(struct plan *plan);
 int plan_open(struct plan *plan, char *err, size_t errlen);
 /* Create missing destination files and extend short ones. */
 int plan_prepare(struct plan *plan, char *err, size_t errlen);
-/* fdatasync every destination; on failure, *@failed names it. */
-int plan_flush(struct plan *plan, const struct target **failed);
+/*
+ * fdatasync every destination. Calls @failed (if not NULL) for each one
+ * that fails; returns 0 or the first -errno.
+ */
+int plan_flush(struct plan *plan,
+	       void (*failed)(const struct target *t, int error, void *ctx),
+	       void *ctx);
 /* Warnings to print (O_DIRECT fallbacks), one call per target. */
 void plan_for_each_fallback(const struct plan *plan,
 			    void (*fn)(const char *path, void *ctx), void *ctx);
