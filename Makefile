@@ -47,7 +47,19 @@ VERSION = 0.1.0
 FINAL_CFLAGS = $(STD) $(WARN) $(OPT) $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(CFLAGS) $(DEPFLAGS) \
 	       $(BLKID_CFLAGS)
 FINAL_LDFLAGS = $(LDFLAGS) $(DEBUG)
-FINAL_LIBS = $(BLKID_LIBS) -laio -lm
+FINAL_LIBS = $(BLKID_LIBS) -laio
+
+# kcopy itself is linked statically unless STATIC=0: a dynamic libc and
+# libblkid keep about 2.2 MiB of library pages resident, a static link
+# about 1.1 MiB, and peak RSS is promised as --memory + 2 MiB.
+STATIC ?= 1
+ifeq ($(STATIC),1)
+PROG_LDFLAGS = $(FINAL_LDFLAGS) -static
+PROG_LIBS = $(shell $(PKG_CONFIG) --static --libs blkid) -laio
+else
+PROG_LDFLAGS = $(FINAL_LDFLAGS)
+PROG_LIBS = $(FINAL_LIBS)
+endif
 
 # The sanitizer build: its own object directory, -O1.
 ASAN_CFLAGS = $(STD) $(WARN) -O1 $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(SANITIZE) $(CFLAGS) \
@@ -85,7 +97,7 @@ all: $(PROG)
 # --- the program ----------------------------------------------------------
 
 $(PROG): $(OBJ)
-	$(QUIET_LINK)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+	$(QUIET_LINK)$(CC) $(PROG_LDFLAGS) -o $@ $^ $(PROG_LIBS)
 
 build/obj/%.o: src/%.c | build/obj
 	$(QUIET_CC)$(CC) $(FINAL_CFLAGS) -c -o $@ $<

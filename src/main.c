@@ -815,6 +815,7 @@ static int run_plan(struct options *o, struct plan *plan)
 		usage_error("out of memory");
 	if (r < 0)
 		usage_error("%s", err);
+
 	if (o->map_file) {
 		r = map_open(o->map_file, plan, &run.map, err, sizeof(err));
 		if (r < 0)
