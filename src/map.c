@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "map.h"
@@ -270,6 +271,31 @@ static int load(struct map *map, const struct plan *plan, FILE *f, char *err,
 	return r;
 }
 
+/*
+ * The map is useless if it can't be saved: refuse a directory, or a place
+ * where the temporary file and the rename can't go, before any I/O.
+ */
+static int check_writable(const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+	struct stat st;
+	int r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		snprintf(err, errlen, "%s: not a regular file", path);
+	} else if (access(dir, W_OK | X_OK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot write the map there: %s", path,
+			 strerror(errno));
+	}
+	free(dir);
+	return r;
+}
+
 int map_open(const char *path, const struct plan *plan, struct map **out,
 	     char *err, size_t errlen)
 {
@@ -291,6 +317,9 @@ int map_open(const char *path, const struct plan *plan, struct map **out,
 		if (!map->jobs[j].identity)
 			goto bad;
 	}
+	r = check_writable(path, err, errlen);
+	if (r < 0)
+		goto bad;
 	f = fopen(path, "re");
 	if (!f && errno != ENOENT) {
 		r = -errno;

@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# Signals: SIGINT/SIGTERM stop issuing, drain, flush, print the partial report
+# and exit 130; a second SIGINT during the drain changes nothing; SIGUSR1
+# prints a status line and the copy goes on.  (SPEC §3 Signals, §5)
+#
+# Signals are sent only once kcopy has installed its handlers (seen in
+# /proc/PID/status SigCgt); before that the default action would apply, as
+# with dd.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper
+
+MiB=$((1024 * 1024))
+
+setup() {
+	require_root
+}
+
+# rand_loop VAR SIZE: a loop device over SIZE random bytes; a copy of the
+# original bytes is left in ${VAR}_ORIG
+rand_loop() {
+	local _img
+	_img=$(mktemp "$SCRATCH/img.XXXXXX")
+	make_file "$_img" "$2" random
+	cp "$_img" "$_img.orig"
+	make_loop_on "$_img" "$1"
+	printf -v "${1}_ORIG" '%s' "$_img.orig"
+}
+
+# start_kcopy ARGS...: kcopy in the background, stdout in $OUT, stderr in $ERR,
+# pid in $KPID
+start_kcopy() {
+	OUT="$SCRATCH/out.$RANDOM" ERR="$SCRATCH/err.$RANDOM"
+	"$KCOPY" "$@" >"$OUT" 2>"$ERR" 3>&- &
+	KPID=$!
+	register_cleanup pid "$KPID"
+}
+
+# wait_caught PID SIGNUM: until PID catches SIGNUM (its handler is installed)
+wait_caught() {
+	local pid=$1 bit=$((1 << ($2 - 1))) cgt i
+	for ((i = 0; i < 500; i++)); do
+		cgt=$(awk '/^SigCgt:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || cgt=
+		if [[ -n $cgt ]] && (((16#$cgt & bit) != 0)); then
+			return 0
+		fi
+		_helper_pid_alive "$pid" ||
+			fail "kcopy exited before catching signal $2: $(cat "$ERR")"
+		sleep 0.01
+	done
+	fail "kcopy $pid does not catch signal $2"
+}
+
+# finish_kcopy: wait for $KPID, exit status in $RC
+finish_kcopy() {
+	RC=0
+	wait "$KPID" || RC=$?
+}
+
+# assert_interrupted_json LENGTH: $OUT holds one JSON report of an interrupted
+# run of one job of LENGTH bytes that did part of the work; sets BYTES
+assert_interrupted_json() {
+	local len=$1 bytes
+	[ "$(wc -l <"$OUT")" -eq 1 ] || fail "stdout is not one line: $(cat "$OUT")"
+	[ "$(json_get 'd["status"]' <"$OUT")" = interrupted ] || fail "status: $(cat "$OUT")"
+	bytes=$(json_get 'd["bytes"]' <"$OUT")
+	[ "$(json_get 'd["jobs"][0]["bytes"]' <"$OUT")" -eq "$bytes" ]
+	[ "$bytes" -gt 0 ] || fail "nothing reported done: $(cat "$OUT")"
+	[ "$bytes" -lt "$len" ] || fail "the whole job reported done: $(cat "$OUT")"
+	[ "$(json_get 'd["jobs"][0]["read_err"]' <"$OUT")" -eq 0 ]
+	[ "$(json_get 'd["jobs"][0]["write_err"]' <"$OUT")" -eq 0 ]
+	BYTES=$bytes
+}
+
+@test "SIGINT mid-copy: exit 130, partial JSON, destination byte-exact up to the reported bytes" {
+	rand_loop S 64M
+	rand_loop D 64M
+	start_kcopy --json --rate=32M "$S" "$D"
+	wait_caught "$KPID" 2
+	sleep 0.6
+	kill -INT "$KPID"
+	finish_kcopy
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	assert_interrupted_json $((64 * MiB))
+	local bytes=$BYTES
+	echo "# interrupted after $bytes bytes" >&3
+	assert_same_range "$S" 0 "$D" 0 "$bytes"
+	# it stopped issuing: far beyond what was in flight (8 sub-jobs of
+	# 512 KiB), the destination still holds its old bytes
+	local from=$((bytes + 8 * MiB))
+	if ((from < 64 * MiB)); then
+		assert_same_range "$D" "$from" "$D_ORIG" "$from" $((64 * MiB - from))
+	fi
+	# the partial human report on stderr
+	grep -q "interrupted" "$ERR" || fail "no partial report: $(cat "$ERR")"
+	grep -q "^kcopy: interrupted: 1 job" "$ERR" || fail "no summary line: $(cat "$ERR")"
+}
+
+@test "SIGTERM mid-copy: same as SIGINT, exit 130 with the partial report" {
+	rand_loop S 48M
+	rand_loop D 48M
+	start_kcopy --json --rate=32M "$S" "$D"
+	wait_caught "$KPID" 15
+	sleep 0.5
+	kill -TERM "$KPID"
+	finish_kcopy
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	assert_interrupted_json $((48 * MiB))
+	local bytes=$BYTES
+	assert_same_range "$S" 0 "$D" 0 "$bytes"
+	grep -q "^kcopy: interrupted: 1 job" "$ERR" || fail "no summary line: $(cat "$ERR")"
+	grep -q "interrupted" "$ERR"
+}
+
+@test "a second SIGINT during the drain corrupts nothing; destinations are flushed" {
+	# Every source read takes 300 ms, 8 in flight: the drain after the first
+	# SIGINT takes long enough for the second one to land inside it.
+	local simg dimg
+	simg="$SCRATCH/src.img" dimg="$SCRATCH/dst.img"
+	make_file "$simg" 8M random
+	make_file "$dimg" 8M random
+	cp "$dimg" "$dimg.orig"
+	mount_faultfs SF "$simg" --delay-us=300000 --name=src
+	loop_on_faultfs S "$SF"
+	mount_faultfs DF "$dimg" --name=dst --log="$SCRATCH/dst.log"
+	start_kcopy --json -b 64K "$S" "$DF"
+	wait_caught "$KPID" 2
+	sleep 0.8
+	kill -INT "$KPID"
+	sleep 0.1
+	# the premise: kcopy is still draining (reads of 300 ms were in flight)
+	_helper_pid_alive "$KPID" ||
+		fail "kcopy exited within 100 ms of SIGINT with 300 ms reads in flight: no drain?"
+	kill -INT "$KPID"
+	sleep 0.05
+	kill -TERM "$KPID" 2>/dev/null || true
+	finish_kcopy
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	assert_interrupted_json $((8 * MiB))
+	local bytes=$BYTES
+	echo "# interrupted after $bytes bytes" >&3
+	assert_same_range "$simg" 0 "$dimg" 0 "$bytes"
+	grep -q "^kcopy: interrupted: 1 job" "$ERR" || fail "no summary line: $(cat "$ERR")"
+	# the destination was flushed after its last write
+	local last_w last_s
+	last_w=$(grep -n '^W ' "$SCRATCH/dst.log" | tail -1 | cut -d: -f1)
+	last_s=$(grep -n '^S ' "$SCRATCH/dst.log" | tail -1 | cut -d: -f1)
+	[ -n "$last_w" ] || fail "nothing was written"
+	[ -n "$last_s" ] && [ "$last_s" -gt "$last_w" ] ||
+		fail "no flush after the last write: $(tail -5 "$SCRATCH/dst.log")"
+}
+
+@test "SIGINT in a job file: the running group drains, later groups are not started" {
+	rand_loop S 64M
+	rand_loop D1 64M
+	rand_loop D2 8M
+	cat >"$SCRATCH/jobs" <<EOF
+# a long job, then a barrier, then a short one
+copy $S $D1
+wait
+copy $S:0+8M $D2
+EOF
+	start_kcopy --json --rate=32M --job-file="$SCRATCH/jobs"
+	wait_caught "$KPID" 2
+	sleep 0.5
+	kill -INT "$KPID"
+	finish_kcopy
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	[ "$(json_get 'd["status"]' <"$OUT")" = interrupted ]
+	[ "$(json_get '[j["line"] for j in d["jobs"]]' <"$OUT")" = "[2, 4]" ]
+	local b1
+	b1=$(json_get 'd["jobs"][0]["bytes"]' <"$OUT")
+	[ "$b1" -gt 0 ]
+	[ "$b1" -lt $((64 * MiB)) ]
+	[ "$(json_get 'd["jobs"][1]["bytes"]' <"$OUT")" -eq 0 ]
+	[ "$(json_get 'd["bytes"]' <"$OUT")" -eq "$b1" ]
+	assert_same_range "$S" 0 "$D1" 0 "$b1"
+	# the job after the barrier never wrote
+	cmp "$D2" "$D2_ORIG"
+	grep -q "not started" "$ERR" || fail "report does not say 'not started': $(cat "$ERR")"
+}
+
+@test "SIGUSR1 prints a status line to stderr and the copy goes on" {
+	rand_loop S 32M
+	make_loop D 32M
+	start_kcopy --rate=16M "$S" "$D"
+	wait_caught "$KPID" 10
+	sleep 0.5
+	kill -USR1 "$KPID"
+	sleep 0.6
+	kill -USR1 "$KPID"
+	finish_kcopy
+	[ "$RC" -eq 0 ] || fail "exit $RC: $(cat "$ERR")"
+	cmp "$S" "$D"
+	local -a st
+	mapfile -t st < <(grep -E "^kcopy: [0-9]+ of $((32 * MiB)) bytes" "$ERR")
+	[ "${#st[@]}" -eq 2 ] || fail "expected 2 status lines: $(cat "$ERR")"
+	local d1 d2
+	d1=$(awk '{ print $2 }' <<<"${st[0]}")
+	d2=$(awk '{ print $2 }' <<<"${st[1]}")
+	[ "$d1" -gt 0 ] && [ "$d1" -lt "$d2" ] && [ "$d2" -lt $((32 * MiB)) ] ||
+		fail "status lines do not progress: ${st[*]}"
+	# the status lines come before the final report
+	local n_st n_sum
+	n_st=$(grep -nE "^kcopy: [0-9]+ of " "$ERR" | tail -1 | cut -d: -f1)
+	n_sum=$(grep -n "^kcopy: ok: 1 job" "$ERR" | cut -d: -f1)
+	[ -n "$n_sum" ] && [ "$n_st" -lt "$n_sum" ] || fail "order: $(cat "$ERR")"
+}
+
+@test "SIGINT during --verify: exit 130, interrupted, verified is null (not true)" {
+	rand_loop S 32M
+	make_loop D 32M
+	# copy ~1 s, then the verify reads source and destination at the same rate
+	start_kcopy --json --verify --rate=32M "$S" "$D"
+	wait_caught "$KPID" 2
+	sleep 1.7
+	kill -INT "$KPID"
+	finish_kcopy
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	[ "$(json_get 'd["status"]' <"$OUT")" = interrupted ]
+	[ "$(json_get 'd["jobs"][0]["verified"]' <"$OUT")" = null ] ||
+		fail "an interrupted verify is not a result: $(cat "$OUT")"
+	[ "$(json_get 'd["jobs"][0]["errors"]' <"$OUT")" = "[]" ]
+	if [ "$(json_get 'd["jobs"][0]["bytes"]' <"$OUT")" -eq $((32 * MiB)) ]; then
+		echo "# interrupted in the verify phase" >&3
+		cmp "$S" "$D"
+	fi
+	! grep -q "^  verified" "$ERR" || fail "human report says verified: $(cat "$ERR")"
+}
