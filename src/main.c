@@ -31,7 +31,7 @@
 #define MAX_SUB_JOBS 1024
 #define TICK_MS 100
 /* How often --map flushes the destinations and saves the map. */
-#define MAP_COMMIT_NS (2000 * 1000000ull)
+#define MAP_COMMIT_NS (1000 * 1000000ull)
 
 enum {
 	OPT_RATE = 256,

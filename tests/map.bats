@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# --map: finished-and-flushed work recorded atomically (every ~2 s and at
+# --map: finished-and-flushed work recorded atomically (every second and at
 # exit); a re-run with the same map resumes; kill -9 at any moment followed
 # by a re-run gives a byte-exact copy; foreign or damaged maps are refused
 # with exit 2 and nothing written.  (SPEC §3 Map / resume)
@@ -158,7 +158,7 @@ same() {
 	rand_loop D 48M
 	local pt ms sk snap
 	for ((pt = 0; pt < 3; pt++)); do
-		# 2.3-2.9 s: after the first save (~2 s), before the end (~3 s)
+		# 2.3-2.9 s: after the first saves (every ~1 s), before the end (~3 s)
 		ms=$((2300 + pt * 200 + RANDOM % 200))
 		restore "$D" "$D_ORIG"
 		rm -f "$M" "$M.tmp"
