@@ -4,13 +4,20 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aio.h"
 
+/*
+ * The kernel context is set up at the first submission, not at creation:
+ * tearing one down waits for an RCU grace period (tens of milliseconds),
+ * which a run that never submits (a write-zeroes offload) need not pay.
+ */
 struct aio_ring {
 	io_context_t ctx;
+	bool ctx_ready;
 	unsigned depth;
 	unsigned in_flight;
 	unsigned nr_queued;
@@ -20,7 +27,6 @@ struct aio_ring {
 int aio_ring_create(unsigned depth, struct aio_ring **out)
 {
 	struct aio_ring *ring;
-	int r;
 
 	ring = calloc(1, sizeof(*ring));
 	if (!ring)
@@ -28,27 +34,19 @@ int aio_ring_create(unsigned depth, struct aio_ring **out)
 	ring->depth = depth;
 	ring->queue = calloc(depth, sizeof(*ring->queue));
 	if (!ring->queue) {
-		r = -ENOMEM;
-		goto bad_queue;
+		free(ring);
+		return -ENOMEM;
 	}
-	r = io_setup(depth, &ring->ctx);
-	if (r < 0)
-		goto bad_setup;
 	*out = ring;
 	return 0;
-
-bad_setup:
-	free(ring->queue);
-bad_queue:
-	free(ring);
-	return r;
 }
 
 void aio_ring_destroy(struct aio_ring *ring)
 {
 	if (!ring)
 		return;
-	io_destroy(ring->ctx);
+	if (ring->ctx_ready)
+		io_destroy(ring->ctx);
 	free(ring->queue);
 	free(ring);
 }
@@ -71,6 +69,15 @@ int aio_ring_submit(struct aio_ring *ring, struct iocb **failed)
 	int r;
 
 	*failed = NULL;
+	if (!ring->ctx_ready && ring->nr_queued) {
+		r = io_setup(ring->depth, &ring->ctx);
+		if (r < 0) {
+			*failed = ring->queue[0];
+			drop_head(ring, 1);
+			return r;
+		}
+		ring->ctx_ready = true;
+	}
 	while (done < ring->nr_queued) {
 		r = io_submit(ring->ctx, ring->nr_queued - done,
 			      ring->queue + done);

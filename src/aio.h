@@ -16,7 +16,11 @@
 
 struct aio_ring;
 
-/* A ring able to hold @depth iocbs in flight. Returns 0 or -errno. */
+/*
+ * A ring able to hold @depth iocbs in flight. Returns 0 or -errno. The
+ * kernel's context is set up by the first aio_ring_submit() that has
+ * something to submit (an io_setup failure then fails that iocb).
+ */
 int aio_ring_create(unsigned depth, struct aio_ring **out);
 void aio_ring_destroy(struct aio_ring *ring);
 
