@@ -1421,6 +1421,14 @@ static void job_free(struct kc_job *job)
 /*-----------------------------------------------------------------
  * The loop.
  *---------------------------------------------------------------*/
+/* A step failed outright: error this rogue sub-job's chunk. */
+static void error_rogue(struct sub_job *sub, int r)
+{
+	record_error(sub->job, KC_REGION_SOURCE, sub->job->source.offset + sub->offset,
+		     sub->count, -r);
+	drop(sub);
+}
+
 static void process_jobs(struct kc_client *kc, struct list_head *jobs,
 			 int (*fn)(struct sub_job *))
 {
@@ -1430,16 +1438,44 @@ static void process_jobs(struct kc_client *kc, struct list_head *jobs,
 	while ((sub = pop(kc, jobs))) {
 		r = fn(sub);
 		if (r < 0) {
-			/* error this rogue sub-job */
-			record_error(sub->job, KC_REGION_SOURCE,
-				     sub->job->source.offset + sub->offset,
-				     sub->count, -r);
-			drop(sub);
+			error_rogue(sub, r);
 		} else if (r > 0) {
 			/* couldn't service it now: back to the head */
 			push_head(jobs, sub);
 			break;
 		}
+	}
+}
+
+/*
+ * The I/O list. A percentage-throttle refusal stops the pass, as kcopyd's
+ * sleep stops its worker. A rate-cap refusal only holds back I/O that
+ * carries new bytes: the sub-job is set aside (keeping its place) and the
+ * writes of chunks already read go on.
+ */
+static void process_io_jobs(struct kc_client *kc)
+{
+	struct list_head waiting;
+	struct sub_job *sub;
+	int r;
+
+	INIT_LIST_HEAD(&waiting);
+	while ((sub = pop(kc, &kc->io_jobs))) {
+		r = run_io_job(sub);
+		if (r < 0) {
+			error_rogue(sub, r);
+		} else if (r > 0 && throttle_refused_for_rate(kc->throttle)) {
+			list_add_tail(&sub->list, &waiting);
+		} else if (r > 0) {
+			push_head(&kc->io_jobs, sub);
+			break;
+		}
+	}
+	/* Back at the head, in their order. */
+	while (!list_empty(&waiting)) {
+		sub = list_entry(waiting.prev, struct sub_job, list);
+		list_del(&sub->list);
+		push_head(&kc->io_jobs, sub);
 	}
 }
 
@@ -1464,10 +1500,12 @@ static void do_work(struct kc_client *kc)
 	process_callbacks(kc);
 	process_jobs(kc, &kc->complete_jobs, run_complete_job);
 	process_jobs(kc, &kc->pages_jobs, run_pages_job);
-	if (kc->throttle_until && kc_now_ns() < kc->throttle_until)
+	/* Under the percentage throttle, nothing goes until the sleep ends. */
+	if (kc->throttle_until && kc_now_ns() < kc->throttle_until &&
+	    !throttle_refused_for_rate(kc->throttle))
 		return;
 	kc->throttle_until = 0;
-	process_jobs(kc, &kc->io_jobs, run_io_job);
+	process_io_jobs(kc);
 }
 
 static void submit_all(struct kc_client *kc)

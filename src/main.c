@@ -26,8 +26,13 @@
 #define EXIT_USAGE 2
 #define EXIT_INTERRUPTED 130
 
-#define DEFAULT_SUB_JOB_SIZE (512u << 10)
-#define DEFAULT_SUB_JOBS 8
+/*
+ * dm-kcopyd's own defaults are 512 KiB x 8. `make bench-sweep` found
+ * 1 MiB x 16 best overall (1->1 and 1->4 on loop devices: 512K x 8 ran
+ * 1.14-1.29x slower); 16 MiB in flight is what nbdcopy and qemu-img use.
+ */
+#define DEFAULT_SUB_JOB_SIZE (1u << 20)
+#define DEFAULT_SUB_JOBS 16
 #define MAX_SUB_JOBS 1024
 #define TICK_MS 100
 /* How often --map flushes the destinations and saves the map. */
@@ -84,8 +89,8 @@ static const char args_doc[] =
 static const struct argp_option option_table[] = {
 	{ NULL, 0, NULL, 0, "Engine:", 1 },
 	{ "sub-job-size", 'b', "SIZE", 0,
-	  "split jobs into sub-jobs of SIZE (default 512K)", 1 },
-	{ "sub-jobs", 'j', "N", 0, "sub-jobs in flight per job (default 8)", 1 },
+	  "split jobs into sub-jobs of SIZE (default 1M)", 1 },
+	{ "sub-jobs", 'j', "N", 0, "sub-jobs in flight per job (default 16)", 1 },
 	{ "memory", 'm', "SIZE", 0,
 	  "bound of the buffer pool (default sub-jobs x sub-job-size)", 1 },
 	{ "throttle", 't', "PERCENT", 0,

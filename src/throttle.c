@@ -26,6 +26,7 @@ struct throttle {
 	uint64_t rate;		/* bytes/s, 0 = unlimited */
 	double tokens;		/* bytes; negative = debt */
 	uint64_t rate_last;	/* ns of the last refill; 0 = never */
+	bool rate_refused;	/* the last refusal was the rate cap's */
 };
 
 struct throttle *throttle_create(unsigned percent, uint64_t rate)
@@ -107,13 +108,16 @@ uint64_t throttle_io_start(struct throttle *t, uint64_t now, uint64_t bytes)
 {
 	uint64_t wait;
 
+	t->rate_refused = false;
 	wait = percent_wait(t, now);
 	if (wait)
 		return wait;
 	/* Only I/O that moves the copy forward pays: a chunk's writes don't. */
 	wait = bytes ? rate_wait(t, now) : 0;
-	if (wait)
+	if (wait) {
+		t->rate_refused = true;
 		return wait;
+	}
 	t->slept = 0;
 	t->tokens -= (double)bytes;
 	t->num_io_jobs++;
@@ -136,4 +140,9 @@ void throttle_periods(const struct throttle *t, uint64_t *io_period,
 	*io_period = t->io_period;
 	*total_period = t->total_period;
 	*num_io_jobs = t->num_io_jobs;
+}
+
+bool throttle_refused_for_rate(const struct throttle *t)
+{
+	return t->rate_refused;
 }

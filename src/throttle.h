@@ -42,6 +42,12 @@ void throttle_destroy(struct throttle *t);
 uint64_t throttle_io_start(struct throttle *t, uint64_t now, uint64_t bytes);
 void throttle_io_finish(struct throttle *t, uint64_t now);
 
+/*
+ * Was the last refusal the rate cap's (an I/O without bytes would have
+ * been admitted), rather than the percentage throttle's?
+ */
+bool throttle_refused_for_rate(const struct throttle *t);
+
 /* Current accounting, for tests and diagnostics (microseconds). */
 void throttle_periods(const struct throttle *t, uint64_t *io_period,
 		      uint64_t *total_period, unsigned *num_io_jobs);

@@ -14,7 +14,7 @@ load test_helper
 
 MiB=$((1024 * 1024))
 KiB=1024
-CHUNK=$((512 * KiB)) # the default sub-job size
+CHUNK=$((1024 * KiB)) # the default sub-job size
 EIO_TEXT="Input/output error"
 
 setup() {
@@ -216,8 +216,8 @@ $bad"
 }
 
 @test "adjacent bad blocks are coalesced into one range, also across sub-jobs; others stay apart" {
-	local a=$((MiB + 512)) x=$((4 * CHUNK - 512)) c=$((3 * MiB))
-	# two adjacent 512-byte ranges; one straddling the chunk 3/4 boundary;
+	local a=$((MiB + 512)) x=$((2 * CHUNK - 512)) c=$((3 * MiB))
+	# two adjacent 512-byte ranges; one straddling the chunk 1/2 boundary;
 	# two ranges with one good block between them
 	faulty_src F --read-fail=$a+512,$((a + 512))+512,$x+1024,$c+512,$((c + 1024))+512
 	kc 1 -i "$F" "$SCRATCH/out"
@@ -255,7 +255,8 @@ $bad"
 
 @test "a source region at an offset: reported offsets are absolute (source and dest)" {
 	local bad=$((2 * MiB + 4096)) # inside src:1M+2M, 1 MiB + 4 KiB into it
-	local wbad=$((CHUNK + MiB + 8192)) # inside dst:512K, 1 MiB + 8 KiB into it
+	local half=$((512 * KiB))
+	local wbad=$((half + MiB + 8192)) # inside dst:512K, 1 MiB + 8 KiB into it
 	faulty_src F --read-fail=$bad+512
 	faulty_dst G d0 -- --write-fail=$wbad+512
 	kc 1 -i "$F:1M+2M" "$G:512K"
@@ -266,9 +267,9 @@ $bad"
 	# dest = its old content, with src[1M, 3M) at 512K, the bad source block
 	# as zeros and the bad dest block untouched
 	cp "$SCRATCH/d0.orig" "$SCRATCH/want"
-	dd if="$SRC_IMG" of="$SCRATCH/want" bs=64K skip=$MiB seek=$CHUNK count=$((2 * MiB)) \
+	dd if="$SRC_IMG" of="$SCRATCH/want" bs=64K skip=$MiB seek=$half count=$((2 * MiB)) \
 		iflag=skip_bytes,count_bytes oflag=seek_bytes conv=notrunc status=none
-	zero_range "$SCRATCH/want" $((bad - MiB + CHUNK)) 512
+	zero_range "$SCRATCH/want" $((bad - MiB + half)) 512
 	patch_range "$SCRATCH/want" "$SCRATCH/d0.orig" $wbad 512
 	same_file "$SCRATCH/d0.img" "$SCRATCH/want"
 }
