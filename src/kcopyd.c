@@ -613,6 +613,20 @@ static void drop(struct sub_job *sub)
 	push(&sub->job->kc->complete_jobs, sub);
 }
 
+/*
+ * The common start of an I/O step: a chunk that is no longer wanted is
+ * given up (-ECANCELED: nothing more to do), else the throttle decides
+ * (> 0: not yet; 0: go).
+ */
+static int start_io(struct sub_job *sub, uint64_t bytes)
+{
+	if (sub_dropping(sub)) {
+		drop(sub);
+		return -ECANCELED;
+	}
+	return throttle_admit(sub, bytes);
+}
+
 static bool source_direct_rounding(const struct kc_job *job)
 {
 	return !target_fell_back(job->source.target);
@@ -625,13 +639,9 @@ static int issue_read(struct sub_job *sub)
 	uint64_t nbytes = sub->count;
 	int r;
 
-	if (sub_dropping(sub)) {
-		drop(sub);
-		return 0;
-	}
-	r = throttle_admit(sub, sub->count);
+	r = start_io(sub, sub->count);
 	if (r)
-		return r;
+		return r < 0 ? 0 : r;
 	/* A file's unaligned tail is read whole: O_DIRECT returns it short. */
 	if (source_direct_rounding(job))
 		nbytes = round_up(nbytes, target_block_size(job->source.target));
@@ -674,13 +684,10 @@ static int issue_writes(struct sub_job *sub)
 	unsigned d, n = 0;
 	int r;
 
-	if (sub_dropping(sub)) {
-		drop(sub);
-		return 0;
-	}
-	r = throttle_admit(sub, job->zero ? sub->count : 0);
+	/* Zeroing moves the job forward; a copy's writes paid at the read. */
+	r = start_io(sub, job->zero ? sub->count : 0);
 	if (r)
-		return r;
+		return r < 0 ? 0 : r;
 	save_tail(sub);
 	for (d = 0; d < job->num_dests; d++) {
 		if (sub->offset + sub->count > job->tail_start[d] &&
@@ -837,13 +844,9 @@ static int run_offload(struct sub_job *sub)
 	unsigned d;
 	int r;
 
-	if (sub_dropping(sub)) {
-		drop(sub);
-		return 0;
-	}
-	r = throttle_admit(sub, sub->count);
+	r = start_io(sub, sub->count);
 	if (r)
-		return r;
+		return r < 0 ? 0 : r;
 	start = kc_now_ns();
 	for (d = 0; d < job->num_dests; d++) {
 		rg = &job->dests[d];

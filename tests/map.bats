@@ -18,17 +18,6 @@ setup() {
 	M="$SCRATCH/map"
 }
 
-# rand_loop VAR SIZE: a loop device over SIZE random bytes; a copy of the
-# original bytes is left in ${VAR}_ORIG
-rand_loop() {
-	local _img
-	_img=$(mktemp "$SCRATCH/img.XXXXXX")
-	make_file "$_img" "$2" random
-	cp "$_img" "$_img.orig"
-	make_loop_on "$_img" "$1"
-	printf -v "${1}_ORIG" '%s' "$_img.orig"
-}
-
 # restore DEV ORIG: put the original (junk) bytes back, not with kcopy
 restore() {
 	dd if="$2" of="$1" bs=1M oflag=direct status=none || fail "restore $1"

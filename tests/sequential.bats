@@ -26,21 +26,6 @@ setup() {
 	require_root
 }
 
-# json_expect EXPR...: every python EXPR is true, with d = the JSON report in
-# $output (from `run --separate-stderr`).
-json_expect() {
-	printf '%s\n' "$output" | "${PY:-python3}" -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError as e:
-    sys.exit("not JSON (%s)" % e)
-bad = [e for e in sys.argv[1:] if not eval(e, {"d": d})]
-if bad:
-    sys.exit("false: %s\nin %s" % ("; ".join(bad), json.dumps(d)))
-' "$@" || fail "json_expect"
-}
-
 # log_ascending LOG KINDS OFF LEN: the KINDS (W, F or WF) requests of LOG that touch
 # [OFF, OFF+LEN) come in arrival order strictly ascending with no gap and no
 # overlap: the first starts at OFF, each next one where the previous ended,

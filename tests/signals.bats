@@ -17,17 +17,6 @@ setup() {
 	require_root
 }
 
-# rand_loop VAR SIZE: a loop device over SIZE random bytes; a copy of the
-# original bytes is left in ${VAR}_ORIG
-rand_loop() {
-	local _img
-	_img=$(mktemp "$SCRATCH/img.XXXXXX")
-	make_file "$_img" "$2" random
-	cp "$_img" "$_img.orig"
-	make_loop_on "$_img" "$1"
-	printf -v "${1}_ORIG" '%s' "$_img.orig"
-}
-
 # start_kcopy ARGS...: kcopy in the background, stdout in $OUT, stderr in $ERR,
 # pid in $KPID
 start_kcopy() {

@@ -459,3 +459,29 @@ else:
     print(v)
 ' "$1"
 }
+
+# rand_loop VAR SIZE: a loop device over SIZE random bytes; a copy of the
+# original bytes is left in ${VAR}_ORIG
+rand_loop() {
+	local _img
+	_img=$(mktemp "$SCRATCH/img.XXXXXX")
+	make_file "$_img" "$2" random
+	cp "$_img" "$_img.orig"
+	make_loop_on "$_img" "$1"
+	printf -v "${1}_ORIG" '%s' "$_img.orig"
+}
+
+# json_expect EXPR...: every python EXPR is true, with d = the JSON report in
+# $output (from `run --separate-stderr`).
+json_expect() {
+	printf '%s\n' "$output" | "${PY:-python3}" -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except ValueError as e:
+    sys.exit("not JSON (%s)" % e)
+bad = [e for e in sys.argv[1:] if not eval(e, {"d": d})]
+if bad:
+    sys.exit("false: %s\nin %s" % ("; ".join(bad), json.dumps(d)))
+' "$@" || fail "json_expect"
+}

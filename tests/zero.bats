@@ -65,21 +65,6 @@ setup_file() {
 	export PY
 }
 
-# json_expect EXPR...: every python EXPR is true, with d = the JSON report in
-# $output (from `run --separate-stderr`).  One interpreter for all of them.
-json_expect() {
-	printf '%s\n' "$output" | "${PY:-python3}" -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError as e:
-    sys.exit("not JSON (%s)" % e)
-bad = [e for e in sys.argv[1:] if not eval(e, {"d": d})]
-if bad:
-    sys.exit("false: %s\nin %s" % ("; ".join(bad), json.dumps(d)))
-' "$@" || fail "json_expect"
-}
-
 # fill_ff PATH SIZE: a file of 0xff bytes (non-zero, cheap to make)
 fill_ff() {
 	local size
