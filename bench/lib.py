@@ -13,16 +13,31 @@
                                       job_runtime, in seconds
     lib.py helpdefaults               read `kcopy --help` on stdin, print the
                                       default sub-job size and sub-jobs
-    lib.py report RAW OUT META        the bench table and targets
+    lib.py sparsegen SIZE PCT SEED SPARSE FULL
+                                      write the sparse section's sources: PCT%
+                                      of SIZE random data in extents of 64K-4M
+                                      at random 64K-aligned offsets (seeded),
+                                      the rest holes in SPARSE and written
+                                      zeros in FULL; checks the allocation and
+                                      prints "EXTENTS DATA_BYTES"
+    lib.py kcjson JSON                kcopy's --json report: print the first
+                                      job's bytes_data, bytes_zeroed,
+                                      bytes_skipped and zero_method
+    lib.py report RAW OUT META [NOTES]
+                                      the bench table and targets; NOTES has
+                                      "test<TAB>text" lines printed under the
+                                      test's rows
     lib.py sweep RAW OUT META         the sweep table and best settings
 
 RAW is a tab-separated file, one timed run a line:
     test key tool wall user sys rss_kib bytes extra
 """
 
+import bisect
 import json
 import mmap
 import os
+import random
 import re
 import statistics
 import sys
@@ -138,6 +153,101 @@ def cmd_helpdefaults(args):
     print(m1.group(1) if m1 else "512K", m2.group(1) if m2 else "8")
 
 
+def sparse_layout(size, pct, seed):
+    """Sorted, disjoint (offset, length) data extents: pct% of size in
+    64K-aligned extents of 64K-4M at random 64K-aligned offsets."""
+    align = 64 << 10
+    rnd = random.Random(seed)
+    target = size * pct // 100 // align * align
+    starts, exts = [], []
+    total = tries = 0
+    while total < target:
+        tries += 1
+        if tries > 1000000:
+            die("sparsegen: cannot place %d%% of %d bytes" % (pct, size))
+        n = min(rnd.randint(1, 64) * align, target - total)
+        if n > size:
+            die("sparsegen: size %d too small" % size)
+        off = rnd.randrange(0, (size - n) // align + 1) * align
+        i = bisect.bisect_right(starts, off)
+        # Disjoint and not touching, so every extent is its own data run.
+        if i > 0 and exts[i - 1][0] + exts[i - 1][1] >= off:
+            continue
+        if i < len(exts) and exts[i][0] <= off + n:
+            continue
+        starts.insert(i, off)
+        exts.insert(i, (off, n))
+        total += n
+    return exts, total
+
+
+def write_all(fd, data, off):
+    view = memoryview(data)
+    while len(view):
+        n = os.pwrite(fd, view, off)
+        if n <= 0:
+            die("short write at %d" % off)
+        view = view[n:]
+        off += n
+
+
+def cmd_sparsegen(args):
+    size, pct, seed = int(args[0]), int(args[1]), int(args[2])
+    sparse, full = args[3], args[4]
+    if not 1 <= pct <= 50:
+        die("sparsegen: PCT must be 1 to 50")
+    exts, total = sparse_layout(size, pct, seed)
+    rnd = random.Random(seed + 1)
+    zero = bytes(CHUNK)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    sfd = os.open(sparse, flags, 0o644)
+    ffd = os.open(full, flags, 0o644)
+    try:
+        os.ftruncate(sfd, size)
+        pos = 0
+        for off, n in exts + [(size, 0)]:
+            while pos < off:
+                z = min(CHUNK, off - pos)
+                write_all(ffd, zero[:z], pos)
+                pos += z
+            if n:
+                data = rnd.randbytes(n)
+                write_all(sfd, data, off)
+                write_all(ffd, data, off)
+                pos = off + n
+        os.fsync(sfd)
+        os.fsync(ffd)
+        # FULL is allocated: no hole anywhere, every block on disk.
+        if os.lseek(ffd, 0, os.SEEK_HOLE) != size or os.fstat(ffd).st_blocks * 512 < size:
+            die("sparsegen: %s is not fully allocated" % full)
+        # SPARSE holds its data only.
+        got = os.fstat(sfd).st_blocks * 512
+        if got < total or got > total + total // 10 + (1 << 20):
+            die("sparsegen: %s has %d bytes allocated, expected about %d" % (sparse, got, total))
+        data_runs = 0
+        off = 0
+        while True:
+            try:
+                d = os.lseek(sfd, off, os.SEEK_DATA)
+            except OSError:
+                break
+            off = os.lseek(sfd, d, os.SEEK_HOLE)
+            data_runs += 1
+        if data_runs != len(exts):
+            die("sparsegen: %s has %d data runs, expected %d" % (sparse, data_runs, len(exts)))
+    finally:
+        os.close(sfd)
+        os.close(ffd)
+    print(len(exts), total)
+
+
+def cmd_kcjson(args):
+    with open(args[0]) as f:
+        d = json.load(f)
+    j = d["jobs"][0]
+    print(j["bytes_data"], j["bytes_zeroed"], j["bytes_skipped"], j.get("zero_method") or "none")
+
+
 # --- reports ---------------------------------------------------------------
 
 def load_raw(path):
@@ -189,8 +299,12 @@ def kind(key):
 
 
 def fmt_table(header, rows, right):
+    """A row is a list of cells, or a string: a note line under the rows
+    above it, starting in the second column."""
     widths = [len(h) for h in header]
     for r in rows:
+        if isinstance(r, str):
+            continue
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
     sep = "  "
@@ -204,6 +318,9 @@ def fmt_table(header, rows, right):
     lines = [line(header), sep.join("-" * w for w in widths)]
     prev = None
     for r in rows:
+        if isinstance(r, str):
+            lines.append((" " * (widths[0] + len(sep)) + r).rstrip())
+            continue
         if prev is not None and r[0] and r[0] != prev:
             lines.append("")
         if r[0]:
@@ -227,8 +344,21 @@ def read_meta(path):
         return f.read().rstrip("\n")
 
 
+def read_notes(path):
+    notes = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if "\t" in line:
+                    test, text = line.split("\t", 1)
+                    notes.setdefault(test, []).append(text)
+    return notes
+
+
 def cmd_report(args):
-    raw, outpath, metapath = args
+    raw, outpath, metapath = args[:3]
+    notes = read_notes(args[3] if len(args) > 3 else None)
     tests = group(load_raw(raw))
     header = ["test", "tool", "median s", "min–max s", "MB/s", "user s", "sys s",
               "peak RSS MiB", "vs fio", "vs best peer"]
@@ -250,6 +380,8 @@ def cmd_report(args):
                           fr(ratio(g["med"], fio["med"] if fio else None)),
                           fr(ratio(g["med"], best["med"] if best else None))])
             first = False
+        for text in notes.get(test, []):
+            table.append(text)
 
     targets = []
 
@@ -295,6 +427,10 @@ def cmd_report(args):
                                     "%s: kcopy CPU/GiB ≤ 1.5× %s" % (test, dd["tool"]),
                                     "%.3f vs %.3f s/GiB (below time's 10 ms resolution)"
                                     % (kc, dc)))
+        if test.startswith("sparse ") and k:
+            b = it["best"]
+            target("%s: kcopy ≤ 0.9× best peer" % test, ratio(k["med"], b["med"] if b else None),
+                   0.9, "vs %s" % (b["tool"] if b else "-"))
         if test.startswith("zero") and test.endswith(" no offload") and k:
             fio = it["fio"]["med"] if it["fio"] else None
             target("%s: kcopy ≤ 1.1× fio write" % test, ratio(k["med"], fio), 1.1, "")
@@ -371,7 +507,8 @@ def main():
     if len(sys.argv) < 2:
         die("usage: lib.py COMMAND ARGS...")
     cmds = dict(stamp=cmd_stamp, zcheck=cmd_zcheck, fcmp=cmd_fcmp, fiotime=cmd_fiotime,
-                helpdefaults=cmd_helpdefaults, report=cmd_report, sweep=cmd_sweep)
+                helpdefaults=cmd_helpdefaults, sparsegen=cmd_sparsegen, kcjson=cmd_kcjson,
+                report=cmd_report, sweep=cmd_sweep)
     f = cmds.get(sys.argv[1])
     if not f:
         die("unknown command " + sys.argv[1])
