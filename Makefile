@@ -170,7 +170,7 @@ define run-bats
 	@rc=0; \
 	$(4) KCOPY=$(1) FAULTFS=$(CURDIR)/$(FAULTFS) \
 		$(BATS) --print-output-on-failure --report-formatter tap \
-		--output $(2) $(BATS_ARGS) tests/ || rc=$$?; \
+		--output $(2) $(BATS_ARGS) $(or $(5),tests/) || rc=$$?; \
 	r=$(2)/report.tap; \
 	if [ -f $$r ]; then \
 		pass=$$(grep '^ok ' $$r | grep -vc '# skip'); \
@@ -190,9 +190,7 @@ check-asan: $(ASAN_PROG) helpers
 # The error tests once more under valgrind (the plain objects): no leak or
 # invalid access on any error path.
 check-valgrind: $(DYN_PROG) helpers
-	KCOPY=$(CURDIR)/tests/helpers/kcopy-valgrind KCOPY_REAL=$(CURDIR)/$(DYN_PROG) \
-		FAULTFS=$(CURDIR)/$(FAULTFS) $(BATS) --print-output-on-failure \
-		tests/errors.bats
+	$(call run-bats,$(CURDIR)/tests/helpers/kcopy-valgrind,build/bats-valgrind,bats-valgrind,KCOPY_REAL=$(CURDIR)/$(DYN_PROG),tests/errors.bats)
 
 # Each step in its own make, in order: the first one installs what the later
 # ones (and the pkg-config look-ups) need.
