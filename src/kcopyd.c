@@ -32,6 +32,13 @@
 #include "pool.h"
 #include "throttle.h"
 
+/*
+ * The shared zero buffer is never written, so it costs address space, not
+ * memory: the kernel backs it with its zero page. It is large so that a
+ * sparse copy zeroes a long hole of the source in few, large requests.
+ */
+#define ZERO_BUFFER_MIN (64ull << 20)
+
 /* Block-sized I/Os a sub-job keeps in flight while isolating bad blocks. */
 #define RETRY_DEPTH 8
 
@@ -136,7 +143,8 @@ struct kc_client {
 	unsigned split_count;
 	struct pool *pool;
 	struct throttle *throttle;
-	char *zero_buf;			/* zero_page_list: sub_job_size of zeros */
+	char *zero_buf;			/* zero_page_list: zero_len bytes of zeros */
+	uint64_t zero_len;
 
 	struct aio_ring *ring;
 	struct io_event *events;
@@ -476,13 +484,21 @@ static bool claim_chunk(struct sub_job *sub)
 	if (job->verify)
 		size = verify_half(job);
 	sub->zero_chunk = false;
-	if (job->seek_holes && in_hole(job, &size)) {
-		if (job->flags & KC_DEST_IS_ZERO) {
-			/* The user promises zeros there: no I/O at all. */
-			skip_hole(job);
-			return claim_chunk(sub);
+	if (job->seek_holes) {
+		/* A hole goes in one piece, as large as the zero buffer. */
+		uint64_t span = job->kc->zero_len;
+
+		if (in_hole(job, &span)) {
+			if (job->flags & KC_DEST_IS_ZERO) {
+				/* The user promises zeros there: no I/O at all. */
+				skip_hole(job);
+				return claim_chunk(sub);
+			}
+			sub->zero_chunk = true;
+			size = span;
+		} else {
+			size = min_u64(size, span);
 		}
-		sub->zero_chunk = true;
 	}
 	sub->offset = job->progress;
 	sub->count = min_u64(size, job->count - job->progress);
@@ -1676,7 +1692,9 @@ int kc_client_create(const struct kc_client_config *config,
 	 * Never written, so it costs no memory: the kernel backs reads of
 	 * untouched anonymous memory with its own zero page.
 	 */
-	kc->zero_buf = mmap(NULL, config->sub_job_size, PROT_READ,
+	kc->zero_len = config->sub_job_size > ZERO_BUFFER_MIN ?
+		       config->sub_job_size : ZERO_BUFFER_MIN;
+	kc->zero_buf = mmap(NULL, kc->zero_len, PROT_READ,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (kc->zero_buf == MAP_FAILED) {
 		r = -errno;
@@ -1710,7 +1728,7 @@ void kc_client_destroy(struct kc_client *kc)
 	free_job_list(&kc->new_jobs);
 	aio_ring_destroy(kc->ring);
 	free(kc->events);
-	munmap(kc->zero_buf, kc->sub_job_size);
+	munmap(kc->zero_buf, kc->zero_len);
 	pool_destroy(kc->pool);
 	throttle_destroy(kc->throttle);
 	free(kc);
