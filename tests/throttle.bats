@@ -69,10 +69,13 @@ json_rate() { json_get 'd["bytes"] / d["seconds"]'; }
 	[ "$wall" -ge 3000 ] || fail "took only $wall ms"
 	rate=$(json_rate <<<"$output")
 	within 10 "$rate" $((20 * MiB)) || fail "measured $rate B/s, asked for $((20 * MiB))"
-	# the wall clock agrees, more loosely: it also counts process start-up
-	# and exit (under ASan, the leak check at exit adds a few tenths)
-	within 20 "$(((64 * MiB * 1000) / wall))" $((20 * MiB)) ||
-		fail "wall clock: $wall ms for 64 MiB"
+	# the reported time cannot exceed the wall clock, which also counts
+	# process start-up and exit (unbounded on a loaded machine, so the wall
+	# clock only bounds from below)
+	local reported
+	reported=$(json_get 'int(d["seconds"] * 1000)' <<<"$output")
+	[ "$reported" -le $((wall + 50)) ] ||
+		fail "reported $reported ms, the process took $wall ms"
 	cmp "$S" "$D"
 }
 
