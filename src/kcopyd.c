@@ -112,6 +112,7 @@ struct kc_job {
 
 	bool offload;			/* zero with write-zeroes */
 	bool sparse_offload;		/* sparse zero chunks with write-zeroes */
+	bool sparse_wrote_zeros;	/* some zero chunk went as zero writes */
 	bool seek_holes;		/* sparse file source: find holes */
 	uint64_t data_start, data_end;	/* sparse: next data run, relative */
 	bool offload_fell_back;
@@ -528,6 +529,8 @@ static void start_zero_chunk(struct sub_job *sub)
 		return;
 	}
 	job->bytes_zeroed += sub->count;
+	if (!job->sparse_offload)
+		job->sparse_wrote_zeros = true;
 	sub->phase = job->sparse_offload ? PH_OFFLOAD : PH_WRITE;
 	push(&kc->io_jobs, sub);
 }
@@ -879,6 +882,7 @@ static int run_offload(struct sub_job *sub)
 			}
 			/* Sparse copy: this chunk and the rest by writes. */
 			job->sparse_offload = false;
+			job->sparse_wrote_zeros = true;
 			sub->phase = PH_WRITE;
 			push_head(&job->kc->io_jobs, sub);
 			return 0;
@@ -1406,6 +1410,16 @@ int kc_verify(struct kc_client *kc, const struct kc_io_region *from,
 	return r;
 }
 
+static enum kc_zero_method zero_method(const struct kc_job *job)
+{
+	if (job->zero)
+		return job->offload && !job->offload_fell_back ?
+		       KC_ZERO_OFFLOAD : KC_ZERO_WRITE;
+	if (!job->bytes_zeroed)		/* no zero run was written */
+		return KC_ZERO_NONE;
+	return job->sparse_wrote_zeros ? KC_ZERO_WRITE : KC_ZERO_OFFLOAD;
+}
+
 void kc_job_stats(const struct kc_job *job, struct kc_job_stats *s)
 {
 	*s = (struct kc_job_stats) {
@@ -1417,9 +1431,7 @@ void kc_job_stats(const struct kc_job *job, struct kc_job_stats *s)
 		.bytes_data = job->bytes_data,
 		.bytes_zeroed = job->bytes_zeroed,
 		.bytes_skipped = job->bytes_skipped,
-		.zero_method = !job->zero ? KC_ZERO_NONE :
-			       job->offload && !job->offload_fell_back ?
-			       KC_ZERO_OFFLOAD : KC_ZERO_WRITE,
+		.zero_method = zero_method(job),
 		.errors = job->errors,
 		.nr_errors = job->nr_errors,
 		.ended = job->ended,

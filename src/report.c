@@ -83,6 +83,19 @@ static void human_error(FILE *f, const struct report_job *j,
 		strerror_text(e->error));
 }
 
+/* " by ..." for a job that wrote zeros, "" for one that did not. */
+static const char *zeroed_by(const struct report_job *j)
+{
+	switch (j->stats.zero_method) {
+	case KC_ZERO_OFFLOAD:
+		return " by write-zeroes offload";
+	case KC_ZERO_WRITE:
+		return " by writing zeros";
+	default:
+		return "";
+	}
+}
+
 static void human_job(FILE *f, const struct report_job *j)
 {
 	char done[32], total[32], rate[32];
@@ -112,9 +125,8 @@ static void human_job(FILE *f, const struct report_job *j)
 	if (secs > 0)
 		fprintf(f, " (%s/s)", size_format((uint64_t)(bytes / secs), rate,
 						   sizeof(rate)));
-	if (j->zero && j->stats.zero_method != KC_ZERO_NONE)
-		fprintf(f, " by %s", j->stats.zero_method == KC_ZERO_OFFLOAD ?
-			"write-zeroes offload" : "writing zeros");
+	if (j->zero)
+		fputs(zeroed_by(j), f);
 	if (!j->started)
 		fprintf(f, ", not started");
 	else if (j->stats.interrupted)
@@ -129,9 +141,9 @@ static void human_job(FILE *f, const struct report_job *j)
 	else if (j->verified == 0)
 		fprintf(f, "  verification FAILED\n");
 	if (j->stats.bytes_data || j->stats.bytes_zeroed || j->stats.bytes_skipped)
-		fprintf(f, "  %" PRIu64 " bytes as data, %" PRIu64 " zeroed, %"
+		fprintf(f, "  %" PRIu64 " bytes as data, %" PRIu64 " zeroed%s, %"
 			PRIu64 " skipped (holes, zero blocks or resumed)\n", j->stats.bytes_data,
-			j->stats.bytes_zeroed, j->stats.bytes_skipped);
+			j->stats.bytes_zeroed, zeroed_by(j), j->stats.bytes_skipped);
 }
 
 void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
@@ -231,7 +243,7 @@ static void json_error(FILE *f, const struct kc_error_range *e, bool first)
 
 static const char *zero_method_name(const struct report_job *j)
 {
-	if (!j->zero || !j->started || j->stats.zero_method == KC_ZERO_NONE)
+	if (!j->started || j->stats.zero_method == KC_ZERO_NONE)
 		return "null";
 	return j->stats.zero_method == KC_ZERO_OFFLOAD ? "\"offload\"" : "\"write\"";
 }

@@ -106,7 +106,8 @@ JSON: $1"
 		'J["read_err"] == 0' \
 		'J["write_err"] == 0' \
 		'J["errors"] == []' \
-		'J["verified"] is None'
+		'J["verified"] is None' \
+		'J["zero_method"] is None'
 	cmp "$SRC" "$D1"
 	cmp "$SRC" "$D2"
 	assert_same_range "$L1" 0 "$SRC" 0 3M

@@ -309,7 +309,8 @@ log_touching() {
 	make_loop_on "$SCRATCH/l.img" L
 	run -0 --separate-stderr "$KCOPY" --json -q --sparse -b 64K "$S" "$D" "$L"
 	json_expect "d['status'] == 'ok'" "j['bytes_data'] == $((1536 * KiB))" \
-		"j['bytes_zeroed'] == $((2560 * KiB))" "j['bytes_skipped'] == 0"
+		"j['bytes_zeroed'] == $((2560 * KiB))" "j['bytes_skipped'] == 0" \
+		"j['zero_method'] == 'offload'"
 	cmp "$SCRATCH/s.img" "$SCRATCH/d.img"
 	assert_same_range "$L" 0 "$SCRATCH/s.img" 0 4M
 	# the zero runs were not written as data, but given to fallocate
@@ -359,7 +360,8 @@ log_touching() {
 	make_file "$SCRATCH/d.img" 2M random
 	mount_faultfs D "$SCRATCH/d.img" --log="$SCRATCH/d.log"
 	run -0 --separate-stderr "$KCOPY" --json -q --sparse --no-write-zeroes -b 64K "$S" "$D"
-	json_expect "j['bytes_data'] == $MiB" "j['bytes_zeroed'] == $MiB"
+	json_expect "j['bytes_data'] == $MiB" "j['bytes_zeroed'] == $MiB" \
+		"j['zero_method'] == 'write'"
 	cmp "$SCRATCH/s.img" "$SCRATCH/d.img"
 	run grep -c '^F ' "$SCRATCH/d.log"
 	assert_output 0
@@ -375,7 +377,7 @@ log_touching() {
 	run -0 --separate-stderr "$KCOPY" --json -q --sparse -b 64K "$SCRATCH/src" "$D" \
 		"$SCRATCH/other"
 	json_expect "d['status'] == 'ok'" "j['write_err'] == 0" "j['errors'] == []" \
-		"j['bytes_data'] + j['bytes_zeroed'] == j['bytes']"
+		"j['bytes_data'] + j['bytes_zeroed'] == j['bytes']" "j['zero_method'] == 'write'"
 	assert_same_range "$SCRATCH/d.img" 0 "$SCRATCH/src" 0 $((4 * MiB + 1000))
 	assert_same_range "$SCRATCH/other" 0 "$SCRATCH/src" 0 $((4 * MiB + 1000))
 	run log_touching "$SCRATCH/d.log" W 0 $MiB
@@ -412,7 +414,7 @@ log_touching() {
 	run -0 --separate-stderr "$KCOPY" --json -q --sparse --dest-is-zero -b 64K \
 		"$SCRATCH/src" "$D"
 	json_expect "d['status'] == 'ok'" "j['bytes_data'] == $MiB" "j['bytes_zeroed'] == 0" \
-		"j['bytes_skipped'] == $((3 * MiB + 1000))"
+		"j['bytes_skipped'] == $((3 * MiB + 1000))" "j['zero_method'] is None"
 	assert_same_range "$SCRATCH/d.img" 0 "$SCRATCH/src" 0 $((4 * MiB + 1000))
 	local r
 	for r in "0 $MiB" "$((1536 * KiB)) $MiB" "$((3 * MiB)) $((MiB + 1000))"; do
@@ -510,6 +512,10 @@ log_touching() {
 	zeroed=$(json_get 'd["jobs"][0]["bytes_zeroed"]' <<<"$output")
 	[[ $stderr == *data* && $stderr == *zero* && $stderr == *skip* ]] ||
 		fail "human report lacks the split: $stderr"
+	# how the zeros went: the file destination takes fallocate
+	[ "$(json_get 'd["jobs"][0]["zero_method"]' <<<"$output")" = offload ]
+	[[ $stderr == *"zeroed by write-zeroes offload"* ]] ||
+		fail "human report does not say how the zeros went: $stderr"
 	# the figures, in bytes or rounded to MiB
 	[[ $stderr == *"$data"* || $stderr == *"1.0 MiB as data"* ]] ||
 		fail "human report lacks the data bytes $data: $stderr"
