@@ -5,6 +5,8 @@
 # (`kcopy --long-options`: "--name" for a flag, "--name=" for an option that
 # takes a value), so neither can drift from the code.
 
+bats_require_minimum_version 1.5.0
+
 load test_helper
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
@@ -139,7 +141,41 @@ man_text() {
 	fi
 }
 
-@test "zsh completion has valid syntax (when zsh is installed)" {
-	command -v zsh >/dev/null || skip "zsh not installed"
+# zsh is in scripts/install-deps: under CI a missing zsh is a failure.
+need_zsh() {
+	command -v zsh >/dev/null && return 0
+	[[ ${CI:-} == true ]] && fail "zsh not installed (scripts/install-deps installs it)"
+	skip "zsh not installed"
+}
+
+@test "zsh completion has valid syntax" {
+	need_zsh
 	zsh -n "$ROOT/completions/_kcopy"
+}
+
+# Run _kcopy's body in zsh with _call_program and _arguments replaced by
+# stand-ins that run the command and print the specs, one a line.
+zsh_specs() {
+	zsh -f -c '
+		_call_program() { shift; "$@"; }
+		_arguments() { print -rl -- "$@"; }
+		words=("$1")
+		source "$2"' zsh "$KCOPY" "$ROOT/completions/_kcopy"
+}
+
+@test "zsh completion: one spec per option of kcopy --long-options, files for regions" {
+	need_zsh
+	run -0 zsh_specs
+	local opt
+	while read -r opt; do
+		case $opt in
+		--progress|--progress=) assert_line --partial -- "--progress=-[show progress]" ;;
+		--map=|--job-file=) assert_line -- "${opt}-:file:_files" ;;
+		--*=) assert_line -- "${opt}-:value: " ;;
+		*) assert_line -- "$opt" ;;
+		esac
+	done < <("$KCOPY" --long-options)
+	assert_line '*:region:_files'
+	assert_line -- '--sub-job-size=-:value: '
+	assert_line -- '--zero'
 }
