@@ -217,3 +217,34 @@ EOF
 	fi
 	! grep -q "^  verified" "$ERR" || fail "human report says verified: $(cat "$ERR")"
 }
+
+@test "an offload wipe of a 64 GiB sparse loop device reports progress and stops at once on SIGINT" {
+	local GiB=$((1024 * MiB)) big=$((64 * 1024 * MiB)) t0 t1 bytes
+	make_loop D 64G
+	[ "$(cat "/sys/block/${D#/dev/}/queue/write_zeroes_max_bytes")" -gt 0 ] ||
+		fail "this loop device has no write-zeroes offload"
+	# old data at the start and near the end
+	make_file "$SCRATCH/head" 1M random
+	dd if="$SCRATCH/head" of="$D" bs=1M oflag=direct conv=notrunc status=none
+	dd if="$SCRATCH/head" of="$D" bs=1M seek=$((60 * 1024)) oflag=direct conv=notrunc status=none
+	# --rate=1G: a 64 s wipe, in offload pieces between which kcopy serves
+	# progress and signals
+	start_kcopy -f --zero --json --progress=json --rate=1G "$D"
+	wait_caught "$KPID" 2
+	sleep 1.5
+	t0=$EPOCHREALTIME
+	kill -INT "$KPID"
+	finish_kcopy
+	t1=$EPOCHREALTIME
+	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
+	# far sooner than the ~60 s of work that was left
+	awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 10) }' ||
+		fail "took $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s to stop"
+	assert_interrupted_json "$big"
+	bytes=$BYTES
+	[ "$(json_get 'd["jobs"][0]["zero_method"]' <"$OUT")" = offload ]
+	[ "$bytes" -lt $((32 * GiB)) ] || fail "the rate did not hold: $bytes bytes in ~1.5 s"
+	grep -q '"bytes_done"' "$ERR" || fail "no progress while wiping: $(cat "$ERR")"
+	assert_zero_range "$D" 0 1M
+	assert_same_range "$D" $((60 * GiB)) "$SCRATCH/head" 0 1M
+}
