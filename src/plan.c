@@ -339,6 +339,11 @@ static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d
 	uint64_t size = target_size(t), len;
 	int r;
 
+	/* Zeroing "to its end" a file that isn't there is a typo, not a job. */
+	if (!target_exists(t) && !s->has_length)
+		return refuse(plan, job->line, err, errlen, -ENOENT,
+			      "%s: No such file or directory (give a LENGTH to create it)",
+			      arg);
 	r = check_offset(plan, job->line, arg, t, s->offset, err, errlen);
 	if (r < 0)
 		return r;

@@ -343,6 +343,19 @@ time.sleep(120)
 	assert_zero_range "$SCRATCH/f" 0 1M
 }
 
+@test "zero: a missing file is refused, unless a LENGTH says what to create" {
+	random_file "$SCRATCH/f" 1M
+	run -2 --separate-stderr "$KCOPY" --zero "$SCRATCH/f" "$SCRATCH/typo"
+	[ "$stderr" = "kcopy: $SCRATCH/typo: No such file or directory (give a LENGTH to create it)" ]
+	run -2 "$KCOPY" --zero "$SCRATCH/typo:4096"
+	[ ! -e "$SCRATCH/typo" ]
+	cmp "$SCRATCH/f" "$SCRATCH/f.orig"
+	# with a LENGTH the file is created and zeroed over it
+	run -0 --separate-stderr "$KCOPY" -q --zero "$SCRATCH/new:4096+1M"
+	[ "$(stat -c %s "$SCRATCH/new")" -eq $((4096 + 1024 * 1024)) ]
+	assert_zero_range "$SCRATCH/new" 0 $((4096 + 1024 * 1024))
+}
+
 @test "zero: offload on a regular file is fallocate(ZERO_RANGE), no writes" {
 	fill_ff "$SCRATCH/img" 2M
 	cp "$SCRATCH/img" "$SCRATCH/orig"
