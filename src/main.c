@@ -340,6 +340,8 @@ static void plan_from_args(struct plan *plan, struct options *o)
 
 	if (!o->zero && o->nr_args == 0)
 		usage_error("no source given (try 'kcopy --help')");
+	if (o->zero && (o->flags & KC_SPARSE))
+		usage_error("--sparse applies to copies; --zero writes only zeros anyway");
 	if (o->zero)
 		r = plan_add_job(plan, 0, true, o->force, o->flags, NULL, o->nr_args,
 				 o->args, err, sizeof(err));

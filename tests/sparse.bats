@@ -490,6 +490,14 @@ log_touching() {
 	cmp "$SCRATCH/dst" "$SCRATCH/dst.orig"
 }
 
+@test "sparse: --sparse with --zero is refused, nothing written" {
+	make_file "$SCRATCH/dst" 1M random
+	cp "$SCRATCH/dst" "$SCRATCH/dst.orig"
+	run -2 --separate-stderr "$KCOPY" --zero --sparse "$SCRATCH/dst"
+	[ "$stderr" = "kcopy: --sparse applies to copies; --zero writes only zeros anyway" ]
+	cmp "$SCRATCH/dst" "$SCRATCH/dst.orig"
+}
+
 @test "sparse: allocated zero blocks of a file source count as zeros too" {
 	make_file "$SCRATCH/src" 2M random
 	put_zero "$SCRATCH/src" 256K 512K
