@@ -179,3 +179,10 @@ zsh_specs() {
 	assert_line -- '--sub-job-size=-:value: '
 	assert_line -- '--zero'
 }
+
+@test "the man page's grep index of long options matches kcopy --long-options" {
+	local index want
+	index=$(sed -n 's/^\.\\" \(--.*\)$/\1/p' "$MAN" | tr ' ' '\n' | sort)
+	want=$( { "$KCOPY" --long-options | sed 's/=$//'; echo --long-options; } | sort)
+	[ "$index" = "$want" ] || fail "index: $(echo $index) / kcopy: $(echo $want)"
+}
