@@ -10,33 +10,37 @@
 
 #include "aio.h"
 
-/*
- * The kernel context is set up at the first submission, not at creation:
- * tearing one down waits for an RCU grace period (tens of milliseconds),
- * which a run that never submits (a write-zeroes offload) need not pay.
- */
 struct aio_ring {
 	io_context_t ctx;
-	bool ctx_ready;
-	unsigned depth;
+	unsigned depth;		/* granted by io_setup */
 	unsigned in_flight;
 	unsigned nr_queued;
+	unsigned queue_cap;
 	struct iocb **queue;	/* nr_queued pending iocbs, in queue order */
 };
 
 int aio_ring_create(unsigned depth, struct aio_ring **out)
 {
 	struct aio_ring *ring;
+	int r;
 
 	ring = calloc(1, sizeof(*ring));
 	if (!ring)
 		return -ENOMEM;
-	ring->depth = depth;
-	ring->queue = calloc(depth, sizeof(*ring->queue));
-	if (!ring->queue) {
-		free(ring);
-		return -ENOMEM;
+	if (!depth)
+		depth = 1;
+	for (;;) {
+		memset(&ring->ctx, 0, sizeof(ring->ctx));
+		r = io_setup(depth, &ring->ctx);
+		if (r != -EAGAIN || depth == 1)
+			break;
+		depth /= 2;	/* fs.aio-max-nr leaves less room: take less */
 	}
+	if (r < 0) {
+		free(ring);
+		return r;
+	}
+	ring->depth = depth;
 	*out = ring;
 	return 0;
 }
@@ -45,10 +49,28 @@ void aio_ring_destroy(struct aio_ring *ring)
 {
 	if (!ring)
 		return;
-	if (ring->ctx_ready)
-		io_destroy(ring->ctx);
+	io_destroy(ring->ctx);
 	free(ring->queue);
 	free(ring);
+}
+
+unsigned aio_ring_depth(const struct aio_ring *ring)
+{
+	return ring->depth;
+}
+
+int aio_ring_reserve(struct aio_ring *ring, unsigned nr)
+{
+	struct iocb **queue;
+
+	if (nr <= ring->queue_cap)
+		return 0;
+	queue = realloc(ring->queue, nr * sizeof(*queue));
+	if (!queue)
+		return -ENOMEM;
+	ring->queue = queue;
+	ring->queue_cap = nr;
+	return 0;
 }
 
 void aio_ring_queue(struct aio_ring *ring, struct iocb *iocb)
@@ -69,15 +91,6 @@ int aio_ring_submit(struct aio_ring *ring, struct iocb **failed)
 	int r;
 
 	*failed = NULL;
-	if (!ring->ctx_ready && ring->nr_queued) {
-		r = io_setup(ring->depth, &ring->ctx);
-		if (r < 0) {
-			*failed = ring->queue[0];
-			drop_head(ring, 1);
-			return r;
-		}
-		ring->ctx_ready = true;
-	}
 	while (done < ring->nr_queued) {
 		r = io_submit(ring->ctx, ring->nr_queued - done,
 			      ring->queue + done);
@@ -100,6 +113,15 @@ int aio_ring_submit(struct aio_ring *ring, struct iocb **failed)
 	}
 	drop_head(ring, done);
 	return ring->nr_queued;
+}
+
+int aio_ring_unqueue(struct aio_ring *ring, struct iocb **failed)
+{
+	if (!ring->nr_queued)
+		return -ENOENT;
+	*failed = ring->queue[0];
+	drop_head(ring, 1);
+	return 0;
 }
 
 unsigned aio_ring_in_flight(const struct aio_ring *ring)

@@ -17,17 +17,26 @@
 struct aio_ring;
 
 /*
- * A ring able to hold @depth iocbs in flight. Returns 0 or -errno. The
- * kernel's context is set up by the first aio_ring_submit() that has
- * something to submit (an io_setup failure then fails that iocb).
+ * A ring: a kernel context for up to @depth iocbs in flight, set up now
+ * (io_setup), so that a failure is an error before any I/O and never a
+ * failed read or write. When the kernel refuses @depth for want of room
+ * under fs.aio-max-nr (-EAGAIN), smaller depths are tried, down to one;
+ * aio_ring_depth() tells what was granted. Returns 0 or -errno.
  */
 int aio_ring_create(unsigned depth, struct aio_ring **out);
 void aio_ring_destroy(struct aio_ring *ring);
+unsigned aio_ring_depth(const struct aio_ring *ring);
+
+/*
+ * Make room to queue @nr iocbs between two submissions. The queue may be
+ * longer than the kernel's depth: what does not fit waits in it.
+ * Returns 0 or -ENOMEM.
+ */
+int aio_ring_reserve(struct aio_ring *ring, unsigned nr);
 
 /*
  * Queue @iocb for the next aio_ring_submit(). The caller keeps @iocb alive
- * until its completion is reaped. Never fails: the ring's queue is as deep
- * as the ring (the engine never has more than @depth iocbs outstanding).
+ * until its completion is reaped, and never queues more than it reserved.
  */
 void aio_ring_queue(struct aio_ring *ring, struct iocb *iocb);
 
@@ -40,6 +49,12 @@ void aio_ring_queue(struct aio_ring *ring, struct iocb *iocb);
  * caller can complete it with that error and go on.
  */
 int aio_ring_submit(struct aio_ring *ring, struct iocb **failed);
+
+/*
+ * Take the first queued iocb off the queue without submitting it, into
+ * *@failed, for the caller to fail. Returns 0, or -ENOENT if none.
+ */
+int aio_ring_unqueue(struct aio_ring *ring, struct iocb **failed);
 
 /* Number of iocbs submitted and not yet reaped. */
 unsigned aio_ring_in_flight(const struct aio_ring *ring);

@@ -59,6 +59,13 @@
 #define OFFLOAD_FAST_NS (25 * 1000000ull)
 #define OFFLOAD_SLOW_NS (100 * 1000000ull)
 
+/* How long io_submit may refuse everything before the I/O fails. */
+#define SUBMIT_STALL_NS (30 * 1000000000ull)
+/* Pause between two tries of a refused io_submit. */
+#define SUBMIT_RETRY_NS (10 * 1000000ull)
+/* Requests in flight are capped here: more buys nothing, costs aio-nr. */
+#define MAX_RING_DEPTH 4096
+
 enum sub_phase {
 	PH_IDLE,
 	PH_READ,		/* read the chunk from the source */
@@ -157,7 +164,9 @@ struct kc_client {
 
 	struct aio_ring *ring;
 	struct io_event *events;
-	unsigned depth;
+	unsigned depth;			/* of the ring, as granted */
+	uint64_t stall_since;		/* ns: io_submit refusing everything */
+	bool submit_stalled;		/* ...for SUBMIT_STALL_NS: I/O failed */
 
 	struct list_head callback_jobs;
 	struct list_head complete_jobs;
@@ -614,7 +623,7 @@ static int throttle_admit(struct sub_job *sub, uint64_t bytes)
 	struct kc_client *kc = sub->job->kc;
 	uint64_t now, wait;
 
-	if (sub->throttled)
+	if (sub->throttled || kc->stopping)
 		return 0;
 	now = kc_now_ns();
 	wait = throttle_io_start(kc->throttle, now, bytes);
@@ -1559,24 +1568,56 @@ static void do_work(struct kc_client *kc)
 	process_callbacks(kc);
 	process_jobs(kc, &kc->complete_jobs, run_complete_job);
 	process_jobs(kc, &kc->pages_jobs, run_pages_job);
-	/* Under the percentage throttle, nothing goes until the sleep ends. */
+	/*
+	 * Under the percentage throttle, nothing goes until the sleep ends;
+	 * but a stop is served at once: waiting sub-jobs are dropped.
+	 */
 	if (kc->throttle_until && kc_now_ns() < kc->throttle_until &&
-	    !throttle_refused_for_rate(kc->throttle))
+	    !throttle_refused_for_rate(kc->throttle) && !kc->stopping)
 		return;
 	kc->throttle_until = 0;
 	process_io_jobs(kc);
 }
 
+/*
+ * Fail what is queued: the kernel has taken none of it for
+ * SUBMIT_STALL_NS with nothing of ours in flight (fio gives up likewise).
+ */
+static void fail_queued(struct kc_client *kc, int error)
+{
+	struct iocb *failed;
+
+	while (aio_ring_queued(kc->ring)) {
+		if (aio_ring_unqueue(kc->ring, &failed) < 0)
+			break;
+		complete_io(failed->data, failed, error);
+	}
+}
+
 static void submit_all(struct kc_client *kc)
 {
 	struct iocb *failed;
+	uint64_t now;
 	int r;
 
 	while (aio_ring_queued(kc->ring)) {
 		r = aio_ring_submit(kc->ring, &failed);
 		if (r >= 0)
-			return;	/* all out, or -EAGAIN: reap first */
+			break;	/* all out, or -EAGAIN: reap first */
 		complete_io(failed->data, failed, r);
+	}
+	if (!aio_ring_queued(kc->ring) || aio_ring_in_flight(kc->ring)) {
+		kc->stall_since = 0;
+		return;
+	}
+	/* -EAGAIN with nothing in flight: the kernel is out of requests. */
+	now = kc_now_ns();
+	if (!kc->stall_since)
+		kc->stall_since = now;
+	if (now - kc->stall_since >= SUBMIT_STALL_NS) {
+		kc->submit_stalled = true;
+		kc->stall_since = 0;
+		fail_queued(kc, -EAGAIN);
 	}
 }
 
@@ -1597,8 +1638,8 @@ static void reap(struct kc_client *kc, uint64_t timeout_ns)
 static bool work_pending(const struct kc_client *kc)
 {
 	return !list_empty(&kc->callback_jobs) || !list_empty(&kc->complete_jobs) ||
-	       (!list_empty(&kc->io_jobs) && !kc->throttle_until) ||
-	       aio_ring_queued(kc->ring);
+	       (!list_empty(&kc->io_jobs) && (!kc->throttle_until || kc->stopping)) ||
+	       (aio_ring_queued(kc->ring) && !kc->stall_since);
 }
 
 /* How long the loop may block: until the next tick or throttle deadline. */
@@ -1615,27 +1656,58 @@ static uint64_t loop_wait(const struct kc_client *kc, uint64_t now,
 	return wait;
 }
 
+/* iocbs that one sub-job of @job may have queued at once. */
+static unsigned iocbs_per_sub(unsigned num_dests)
+{
+	return num_dests > RETRY_DEPTH ? num_dests : RETRY_DEPTH;
+}
+
+int kc_client_setup_io(struct kc_client *kc, unsigned max_jobs,
+		       unsigned max_dests)
+{
+	uint64_t depth = (uint64_t)max_jobs * kc->split_count *
+			 iocbs_per_sub(max_dests);
+	int r;
+
+	if (kc->ring)
+		return 0;
+	if (depth > MAX_RING_DEPTH)
+		depth = MAX_RING_DEPTH;
+	r = aio_ring_create((unsigned)depth, &kc->ring);
+	if (r < 0)
+		return r;
+	kc->depth = aio_ring_depth(kc->ring);
+	kc->events = calloc(kc->depth, sizeof(*kc->events));
+	if (!kc->events) {
+		aio_ring_destroy(kc->ring);
+		kc->ring = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The ring for the jobs about to start, and queue room for all their iocbs. */
 static int ring_setup(struct kc_client *kc)
 {
 	struct list_head *pos;
-	unsigned depth = 0, per_sub;
+	unsigned nr_jobs = 0, max_dests = 1;
+	uint64_t queue = 0;
 	int r;
 
 	for (pos = kc->new_jobs.next; pos != &kc->new_jobs; pos = pos->next) {
 		struct kc_job *job = list_entry(pos, struct kc_job, all);
 
-		per_sub = job->num_dests > RETRY_DEPTH ? job->num_dests : RETRY_DEPTH;
-		depth += job->nr_subs * per_sub;
+		nr_jobs++;
+		if (job->num_dests > max_dests)
+			max_dests = job->num_dests;
+		queue += (uint64_t)job->nr_subs * iocbs_per_sub(job->num_dests);
 	}
-	aio_ring_destroy(kc->ring);
-	kc->ring = NULL;
-	free(kc->events);
-	kc->events = calloc(depth ? depth : 1, sizeof(*kc->events));
-	if (!kc->events)
+	r = kc_client_setup_io(kc, nr_jobs ? nr_jobs : 1, max_dests);
+	if (r < 0)
+		return r;
+	if (queue > UINT32_MAX)
 		return -ENOMEM;
-	kc->depth = depth ? depth : 1;
-	r = aio_ring_create(kc->depth, &kc->ring);
-	return r;
+	return aio_ring_reserve(kc->ring, (unsigned)(queue ? queue : 1));
 }
 
 int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
@@ -1667,12 +1739,16 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 				kc_client_stop(kc);
 			next_tick = now + interval;
 		}
-		if (work_pending(kc) && !aio_ring_in_flight(kc->ring))
+		if (work_pending(kc) && !aio_ring_in_flight(kc->ring) &&
+		    !kc->stall_since)
 			continue;
 		wait = loop_wait(kc, now, next_tick);
+		if (kc->stall_since && !aio_ring_in_flight(kc->ring))
+			wait = min_u64(SUBMIT_RETRY_NS, next_tick > now ?
+				       next_tick - now : 0);
 		if (aio_ring_in_flight(kc->ring)) {
 			reap(kc, wait);
-		} else if (kc->throttle_until) {
+		} else if (kc->throttle_until || kc->stall_since) {
 			struct timespec ts = {
 				.tv_sec = (time_t)(wait / 1000000000ull),
 				.tv_nsec = (long)(wait % 1000000000ull),
@@ -1693,6 +1769,11 @@ void kc_client_stop(struct kc_client *kc)
 bool kc_client_stopped(const struct kc_client *kc)
 {
 	return kc->stopping;
+}
+
+bool kc_client_submit_stalled(const struct kc_client *kc)
+{
+	return kc->submit_stalled;
 }
 
 /*-----------------------------------------------------------------

@@ -147,6 +147,15 @@ int kc_verify(struct kc_client *kc, const struct kc_io_region *from,
 typedef bool (*kc_tick_fn)(void *context);
 
 /*
+ * Set up asynchronous I/O for up to @max_jobs jobs at once with up to
+ * @max_dests destinations each, before any I/O: a failure here (the
+ * system's fs.aio-max-nr used up) is an error of its own, never a failed
+ * read or write. kc_client_run() calls it itself if nobody did.
+ */
+int kc_client_setup_io(struct kc_client *kc, unsigned max_jobs,
+		       unsigned max_dests);
+
+/*
  * Run every queued job to its end. Returns 0, or -errno on an internal
  * failure (the aio ring cannot be set up). I/O errors are not failures
  * here: they are in each job's stats.
@@ -157,6 +166,11 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 /* Stop claiming new chunks; I/O in flight drains; async-signal-unsafe. */
 void kc_client_stop(struct kc_client *kc);
 bool kc_client_stopped(const struct kc_client *kc);
+/*
+ * Did the kernel refuse to take any I/O (io_submit -EAGAIN with nothing
+ * in flight) for 30 seconds, so that the I/O queued then failed?
+ */
+bool kc_client_submit_stalled(const struct kc_client *kc);
 
 void kc_job_stats(const struct kc_job *job, struct kc_job_stats *stats);
 

@@ -471,6 +471,7 @@ static void on_status_signal(int sig)
 static void install_signals(void)
 {
 	struct sigaction sa = { .sa_flags = 0 };
+	sigset_t set;
 
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop_signal;
@@ -478,6 +479,12 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_status_signal;
 	sigaction(SIGUSR1, &sa, NULL);
+	/* A parent may have blocked them; one already pending is served now. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 struct run {
@@ -518,9 +525,31 @@ static const struct kc_job_ops map_job_ops = {
 	.done_at = on_done_at,
 };
 
+/* A failed flush is a write error on every destination of that target. */
+static void record_flush_failure(const struct target *t, int error, void *ctx);
+
+/* Every failure of job @i, relative to the job, into the map. */
+static void note_failures(struct run *run, size_t i)
+{
+	const struct plan_job *pj = &run->plan->jobs[i];
+	const struct report_job *rj = &run->rjobs[i];
+	const struct kc_error_range *e;
+	size_t k, n = rj->stats.nr_errors + rj->nr_extra;
+	uint64_t base;
+
+	for (k = 0; k < n; k++) {
+		e = k < rj->stats.nr_errors ? &rj->stats.errors[k] :
+		    &rj->extra[k - rj->stats.nr_errors];
+		base = e->region == KC_REGION_SOURCE ? pj->source.offset :
+		       pj->dests[e->region].offset;
+		map_note_failed(run->map, i, e->offset - base, e->length);
+	}
+}
+
 /*
  * Flush first, then save: the map may only claim data that is on stable
- * storage. A failed flush claims nothing; the final flush reports it.
+ * storage, and never a range that failed — a failed flush fails the
+ * whole region on that target, whatever a later flush says.
  */
 static void map_checkpoint(struct run *run)
 {
@@ -530,11 +559,12 @@ static void map_checkpoint(struct run *run)
 	if (!run->map)
 		return;
 	run->last_commit_ns = kc_now_ns();
-	if (plan_flush(run->plan, NULL, NULL) < 0)
-		return;
-	for (i = 0; i < run->plan->nr_jobs; i++)
-		map_set_errors(run->map, i, run->rjobs[i].stats.errors,
-			       run->rjobs[i].stats.nr_errors);
+	plan_flush(run->plan, record_flush_failure, run);
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		if (run->kjobs[i])
+			kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
+		note_failures(run, i);
+	}
 	r = map_commit(run->map);
 	if (r < 0)
 		fprintf(stderr, "kcopy: warning: cannot save the map %s: %s\n",
@@ -571,6 +601,18 @@ static bool tick(void *context)
 	return got_stop_signal != 0;
 }
 
+/* A job's length: the source's, or a zero job's longest region. */
+static uint64_t job_length(const struct plan_job *pj)
+{
+	uint64_t length = pj->zero ? 0 : pj->source.count;
+	unsigned d;
+
+	for (d = 0; pj->zero && d < pj->num_dests; d++)
+		if (pj->dests[d].count > length)
+			length = pj->dests[d].count;
+	return length;
+}
+
 static void fill_report_jobs(struct run *run)
 {
 	const struct plan_job *pj;
@@ -593,10 +635,7 @@ static void fill_report_jobs(struct run *run)
 			rj->dests[d] = (struct report_region) {
 				target_path(pj->dests[d].target), pj->dests[d].offset,
 				pj->dests[d].count };
-		rj->stats.length = pj->zero ? 0 : pj->source.count;
-		for (d = 0; pj->zero && d < pj->num_dests; d++)
-			if (pj->dests[d].count > rj->stats.length)
-				rj->stats.length = pj->dests[d].count;
+		rj->stats.length = job_length(pj);
 		run->bytes_total += rj->stats.length;
 	}
 }
@@ -646,7 +685,16 @@ static int run_groups(struct run *run)
 	return 0;
 }
 
-/* A failed flush is a write error on every destination of that target. */
+static bool has_extra(const struct report_job *rj, const struct kc_error_range *e)
+{
+	size_t k;
+
+	for (k = 0; k < rj->nr_extra; k++)
+		if (!memcmp(&rj->extra[k], e, sizeof(*e)))
+			return true;
+	return false;
+}
+
 static void record_flush_failure(const struct target *t, int error, void *ctx)
 {
 	struct run *run = ctx;
@@ -660,14 +708,16 @@ static void record_flush_failure(const struct target *t, int error, void *ctx)
 		pj = &run->plan->jobs[i];
 		rj = &run->rjobs[i];
 		for (d = 0; d < pj->num_dests; d++) {
-			if (pj->dests[d].target != t)
+			struct kc_error_range fe = {
+				(int)d, pj->dests[d].offset, pj->dests[d].count, error };
+
+			if (pj->dests[d].target != t || has_extra(rj, &fe))
 				continue;
 			e = realloc(rj->extra, (rj->nr_extra + 1) * sizeof(*e));
 			if (!e)
 				continue;
 			rj->extra = e;
-			e[rj->nr_extra++] = (struct kc_error_range) {
-				(int)d, pj->dests[d].offset, pj->dests[d].count, error };
+			e[rj->nr_extra++] = fe;
 		}
 	}
 }
@@ -781,8 +831,10 @@ static void final_flush(struct run *run)
 {
 	if (!run->opts->flush && !run->map)
 		return;
-	if (plan_flush(run->plan, record_flush_failure, run) == 0)
-		map_checkpoint(run);
+	if (run->map)
+		map_checkpoint(run);	/* flushes, records what failed */
+	else
+		plan_flush(run->plan, record_flush_failure, run);
 }
 
 static int finish(struct run *run)
@@ -812,33 +864,147 @@ static int finish(struct run *run)
 	return code;
 }
 
+/* A stop asked for before anything was written: nothing to report. */
+static int stop_asked(char *err, size_t errlen)
+{
+	if (!got_stop_signal)
+		return 0;
+	snprintf(err, errlen, "interrupted before anything was written");
+	return -EINTR;
+}
+
+/* The map: every job by its names and objects (map.h). */
+static int open_map(struct run *run, char *err, size_t errlen)
+{
+	struct plan *plan = run->plan;
+	struct map_job_desc *descs;
+	size_t i;
+	int r = -ENOMEM;
+
+	r = plan_check_not_region(plan, run->opts->map_file, "map", err, errlen);
+	if (r < 0)
+		return r;
+	descs = calloc(plan->nr_jobs ? plan->nr_jobs : 1, sizeof(*descs));
+	if (!descs)
+		goto nomem;
+	for (i = 0; i < plan->nr_jobs; i++) {
+		descs[i].names = plan_job_names(plan, i);
+		descs[i].objects = plan_job_objects(plan, i);
+		descs[i].length = job_length(&plan->jobs[i]);
+		if (!descs[i].names) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = map_open(run->opts->map_file, descs, plan->nr_jobs, &run->map, err, errlen);
+out:
+	for (i = 0; i < plan->nr_jobs; i++) {
+		free((char *)descs[i].names);
+		free((char *)descs[i].objects);
+	}
+	free(descs);
+	if (r != -ENOMEM)
+		return r;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* Fresh jobs (a destination was just created) are known by their files now. */
+static int settle_map_objects(struct run *run)
+{
+	char *objects;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; run->map && i < run->plan->nr_jobs && r == 0; i++) {
+		objects = plan_job_objects(run->plan, i);
+		r = objects ? map_set_objects(run->map, i, objects) : -ENOMEM;
+		free(objects);
+	}
+	return r;
+}
+
+/* Jobs that run at once, and the most destinations of one, for the ring. */
+static void group_widths(const struct plan *plan, unsigned *max_jobs,
+			 unsigned *max_dests)
+{
+	unsigned g, n;
+	size_t i;
+
+	*max_jobs = *max_dests = 1;
+	for (g = 0; g <= plan->nr_groups; g++) {
+		for (i = 0, n = 0; i < plan->nr_jobs; i++) {
+			if (plan->jobs[i].group != g)
+				continue;
+			n++;
+			if (plan->jobs[i].num_dests > *max_dests)
+				*max_dests = plan->jobs[i].num_dests;
+		}
+		if (n > *max_jobs)
+			*max_jobs = n;
+	}
+}
+
+/*
+ * Everything that can refuse the run comes before anything is written;
+ * plan_prepare() then creates and extends files, all or nothing.
+ */
+static int setup_run(struct run *run, char *err, size_t errlen)
+{
+	struct options *o = run->opts;
+	unsigned max_jobs, max_dests;
+	int r;
+
+	r = plan_open(run->plan, err, errlen);
+	if (r == 0 && o->job_file && strcmp(o->job_file, "-"))
+		r = plan_check_not_region(run->plan, o->job_file, "job file", err,
+					  errlen);
+	if (r == 0 && o->map_file)
+		r = open_map(run, err, errlen);
+	if (r == 0)
+		r = stop_asked(err, errlen);
+	if (r < 0)
+		return r;
+	r = kc_client_create(&o->config, &run->kc);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set up the engine: %s", strerror(-r));
+		return r;
+	}
+	group_widths(run->plan, &max_jobs, &max_dests);
+	r = kc_client_setup_io(run->kc, max_jobs, max_dests);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set up asynchronous I/O: %s%s",
+			 strerror(-r), r == -EAGAIN ? " (the system's limit "
+			 "fs.aio-max-nr is used up)" : "");
+		return r;
+	}
+	r = stop_asked(err, errlen);
+	if (r == 0)
+		r = plan_prepare(run->plan, err, errlen);
+	if (r == 0)
+		r = settle_map_objects(run);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (r < 0)
+		plan_unprepare(run->plan);
+	return r;
+}
+
 static int run_plan(struct options *o, struct plan *plan)
 {
 	struct run run = { .opts = o, .plan = plan };
 	char err[1024];
 	int r, code = EXIT_IO_ERROR;
 
-	r = plan_open(plan, err, sizeof(err));
-	if (r == -ENOMEM)
-		usage_error("out of memory");
-	if (r < 0)
-		usage_error("%s", err);
-
-	if (o->map_file) {
-		r = map_open(o->map_file, plan, &run.map, err, sizeof(err));
-		if (r < 0)
-			usage_error("%s", err);
+	r = setup_run(&run, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "kcopy: %s\n", err);
+		code = r == -EINTR ? EXIT_INTERRUPTED : EXIT_USAGE;
+		goto out;
 	}
 	if (!o->quiet)
 		plan_for_each_fallback(plan, warn_fallback, NULL);
-	r = kc_client_create(&o->config, &run.kc);
-	if (r < 0)
-		usage_error("cannot set up the engine: %s", strerror(-r));
-	r = plan_prepare(plan, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "kcopy: %s\n", err);
-		goto out;
-	}
 	run.kjobs = calloc(plan->nr_jobs, sizeof(*run.kjobs));
 	run.rjobs = calloc(plan->nr_jobs, sizeof(*run.rjobs));
 	run.contexts = calloc(plan->nr_jobs, sizeof(*run.contexts));
@@ -849,24 +1015,31 @@ static int run_plan(struct options *o, struct plan *plan)
 	fill_report_jobs(&run);
 	run.progress = progress_create(progress_mode(o), stderr, run.bytes_total);
 	run.start_ns = run.last_commit_ns = kc_now_ns();
-	install_signals();
 	r = run_groups(&run);
 	if (r == 0)
 		final_flush(&run);
-	if (r == 0 && o->verify && !kc_client_stopped(run.kc))
+	if (r == 0 && o->verify && !kc_client_stopped(run.kc)) {
 		r = run_verify(&run);
+		/* A mismatch is a failed range: the map must not claim it. */
+		if (r == 0)
+			map_checkpoint(&run);
+	}
 	if (r < 0) {
 		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
 		goto out;
 	}
+	if (kc_client_submit_stalled(run.kc))
+		fprintf(stderr, "kcopy: the kernel took no I/O for 30 s (io_submit: "
+			"%s); the I/O queued then failed\n", strerror(EAGAIN));
 	code = finish(&run);
 out:
+	/* A run refused or stopped before it began leaves no new map behind. */
+	map_close(run.map, !run.rjobs);
 	progress_destroy(run.progress);
 	free(run.rjobs);
 	free(run.kjobs);
 	free(run.contexts);
 	kc_client_destroy(run.kc);
-	map_close(run.map);
 	return code;
 }
 
@@ -884,6 +1057,8 @@ int main(int argc, char **argv)
 	struct jobfile *jf = NULL;
 	int code;
 
+	/* First thing: a stop asked for at any moment is never lost. */
+	install_signals();
 	argp_err_exit_status = EXIT_USAGE;
 	argv[0] = "kcopy";	/* getopt names the program after argv[0] */
 	argp_parse(&argp, argc, argv, 0, NULL, &o);

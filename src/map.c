@@ -2,20 +2,22 @@
 /*
  * map.c - see map.h.
  *
- * The file:
+ * The file, every line in this order:
  *
  *   # kcopy map: finished (written and flushed) and failed ranges.
- *   kcopy-map 1
+ *   kcopy-map 2
  *   jobs 2
- *   job 0 copy src PATH OFFSET LENGTH dst PATH OFFSET LENGTH ...
- *   job 1 zero dst PATH OFFSET LENGTH
+ *   job 0 NAMES                   one job and objects line per job, in order
+ *   objects 0 OBJECTS
+ *   job 1 NAMES
+ *   objects 1 OBJECTS
  *   done 0 0 1048576              job, offset, length (relative to the job)
- *   failed 1 dest 0 4096 512 5    job, region, index, absolute offset,
- *                                 length, errno
+ *   failed 1 4096 512             job, offset, length (relative to the job)
  *   end 1a2b3c4d5e6f7a8b          FNV-1a of every byte above
  *
- * Paths are %-escaped (bytes <= ' ', '%' and >= 0x7f), so one line is one
- * record whatever the names hold.
+ * Numbers are plain decimals (no sign, no blanks); every range must lie
+ * inside its job. Anything else is a damaged map and is refused: a map
+ * that cannot be read exactly cannot be trusted to skip work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,137 +26,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "map.h"
-#include "target.h"
+#include "ranges.h"
 
-#define MAP_MAGIC "kcopy-map 1"
-
-struct range {
-	uint64_t start, end;
-};
-
-struct range_set {
-	struct range *r;
-	size_t nr, cap;
-};
+#define MAP_MAGIC "kcopy-map 2"
+#define MAP_COMMENT "# kcopy map: finished (written and flushed) and failed ranges."
 
 struct map_job {
-	char *identity;		/* the "job ..." line, without "job N " */
-	struct range_set done;
-	struct range_set pending;
-	struct kc_error_range *errors;
-	size_t nr_errors;
+	char *names;
+	char *objects;		/* NULL while fresh and not yet known */
+	uint64_t length;
+	struct range_set done;		/* written everywhere and flushed */
+	struct range_set failed;	/* failed, not done since */
+	struct range_set pending;	/* written, not yet flushed */
+	struct range_set failed_now;	/* failed in this run */
 };
 
 struct map {
 	char *path;
-	char *tmp_path;
+	int lock_fd;		/* the map file we hold locked; -1 for map_parse() */
+	bool created;		/* map_open() created the file */
+	bool saved;
+	mode_t mode;		/* of a new map file: 0666 & ~umask */
 	size_t nr_jobs;
 	struct map_job *jobs;
 };
 
 /*-----------------------------------------------------------------
- * Range sets: sorted, merged, half-open ranges.
+ * Setup.
  *---------------------------------------------------------------*/
-static int range_add(struct range_set *s, uint64_t start, uint64_t end)
+static struct map *map_alloc(const char *path, const struct map_job_desc *jobs,
+			     size_t nr_jobs)
 {
-	size_t i, j;
-	struct range *r;
+	struct map *map = calloc(1, sizeof(*map));
+	size_t j;
 
-	if (start >= end)
-		return 0;
-	for (i = 0; i < s->nr && s->r[i].end < start; i++)
-		;
-	/* Merge every range that touches [start, end). */
-	for (j = i; j < s->nr && s->r[j].start <= end; j++) {
-		if (s->r[j].start < start)
-			start = s->r[j].start;
-		if (s->r[j].end > end)
-			end = s->r[j].end;
-	}
-	if (j > i) {
-		s->r[i] = (struct range) { start, end };
-		memmove(&s->r[i + 1], &s->r[j], (s->nr - j) * sizeof(*r));
-		s->nr -= j - i - 1;
-		return 0;
-	}
-	if (s->nr == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-
-		r = realloc(s->r, cap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		s->r = r;
-		s->cap = cap;
-	}
-	memmove(&s->r[i + 1], &s->r[i], (s->nr - i) * sizeof(*r));
-	s->r[i] = (struct range) { start, end };
-	s->nr++;
-	return 0;
-}
-
-static uint64_t range_covered_at(const struct range_set *s, uint64_t offset)
-{
-	size_t lo = 0, hi = s->nr, mid;
-
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (s->r[mid].end <= offset)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < s->nr && s->r[lo].start <= offset)
-		return s->r[lo].end - offset;
-	return 0;
-}
-
-/*-----------------------------------------------------------------
- * Identity: what the map belongs to.
- *---------------------------------------------------------------*/
-static int escape_path(FILE *f, const char *path)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)path; *p; p++) {
-		if (*p <= ' ' || *p == '%' || *p >= 0x7f)
-			fprintf(f, "%%%02X", *p);
-		else
-			fputc(*p, f);
-	}
-	return 0;
-}
-
-static void region_identity(FILE *f, const char *kind,
-			    const struct kc_io_region *rg)
-{
-	fprintf(f, " %s ", kind);
-	escape_path(f, target_path(rg->target));
-	fprintf(f, " %" PRIu64 " %" PRIu64, rg->offset, rg->count);
-}
-
-static char *job_identity(const struct plan_job *job)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	unsigned d;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
+	if (!map)
 		return NULL;
-	fputs(job->zero ? "zero" : "copy", f);
-	if (!job->zero)
-		region_identity(f, "src", &job->source);
-	for (d = 0; d < job->num_dests; d++)
-		region_identity(f, "dst", &job->dests[d]);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
+	map->lock_fd = -1;
+	map->nr_jobs = nr_jobs;
+	map->path = strdup(path);
+	map->jobs = calloc(nr_jobs ? nr_jobs : 1, sizeof(*map->jobs));
+	if (!map->path || !map->jobs)
+		goto bad;
+	for (j = 0; j < nr_jobs; j++) {
+		map->jobs[j].length = jobs[j].length;
+		map->jobs[j].names = strdup(jobs[j].names);
+		if (!map->jobs[j].names)
+			goto bad;
+		if (jobs[j].objects) {
+			map->jobs[j].objects = strdup(jobs[j].objects);
+			if (!map->jobs[j].objects)
+				goto bad;
+		}
 	}
-	return buf;
+	return map;
+bad:
+	map_close(map, false);
+	return NULL;
 }
 
 /*-----------------------------------------------------------------
@@ -173,112 +106,269 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t len)
 
 #define FNV_INIT 0xcbf29ce484222325ull
 
-static int damaged(const struct map *map, char *err, size_t errlen,
-		   unsigned lineno, const char *why)
+struct loader {
+	struct map *map;
+	const struct map_job_desc *descs;
+	char *err;
+	size_t errlen;
+	unsigned lineno;
+	size_t next_job;	/* job lines seen */
+	bool objects_due;	/* a job line was read; its objects line is next */
+	bool header, counted;
+};
+
+static int damaged(struct loader *ld, const char *why)
 {
-	snprintf(err, errlen, "%s:%u: not a valid kcopy map (%s)", map->path,
-		 lineno, why);
+	snprintf(ld->err, ld->errlen, "%s:%u: not a valid kcopy map (%s); "
+		 "remove it to start over", ld->map->path, ld->lineno, why);
 	return -EINVAL;
 }
 
-static int parse_done(struct map *map, const char *line)
+/* A plain decimal: digits only, no sign, no leading zero but "0". */
+static int parse_decimal(const char **p, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+/* "N REST" after a keyword: the number and where REST starts. */
+static int parse_index(const char *s, uint64_t *n, const char **rest)
+{
+	if (parse_decimal(&s, n) < 0 || *s != ' ')
+		return -EINVAL;
+	*rest = s + 1;
+	return 0;
+}
+
+static int stale(struct loader *ld, size_t job, const char *what,
+		 const char *was, const char *now)
+{
+	snprintf(ld->err, ld->errlen, "%s: belongs to other regions or files "
+		 "(job %zu %s '%s', now '%s'); remove it to start over",
+		 ld->map->path, job, what, was, now);
+	return -ESTALE;
+}
+
+static int load_jobs_line(struct loader *ld, const char *rest)
+{
+	uint64_t n;
+
+	if (parse_decimal(&rest, &n) < 0 || *rest)
+		return damaged(ld, "bad jobs line");
+	if (n != ld->map->nr_jobs) {
+		snprintf(ld->err, ld->errlen, "%s: belongs to other regions (%" PRIu64
+			 " jobs, not %zu); remove it to start over", ld->map->path,
+			 n, ld->map->nr_jobs);
+		return -ESTALE;
+	}
+	ld->counted = true;
+	return 0;
+}
+
+static int load_job_line(struct loader *ld, const char *rest)
+{
+	struct map_job *mj;
+	uint64_t n;
+
+	if (!ld->counted || ld->objects_due || parse_index(rest, &n, &rest) < 0 ||
+	    n != ld->next_job || n >= ld->map->nr_jobs)
+		return damaged(ld, "job line out of place");
+	mj = &ld->map->jobs[n];
+	if (strcmp(rest, mj->names))
+		return stale(ld, (size_t)n, "was", rest, mj->names);
+	ld->objects_due = true;
+	return 0;
+}
+
+static int load_objects_line(struct loader *ld, const char *rest)
+{
+	struct map_job *mj;
+	uint64_t n;
+
+	if (!ld->objects_due || parse_index(rest, &n, &rest) < 0 ||
+	    n != ld->next_job)
+		return damaged(ld, "objects line out of place");
+	mj = &ld->map->jobs[n];
+	/* A fresh job (a destination to be created) takes nothing from here. */
+	if (mj->objects && strcmp(rest, mj->objects))
+		return stale(ld, (size_t)n, "stood on", rest, mj->objects);
+	ld->objects_due = false;
+	ld->next_job++;
+	return 0;
+}
+
+/* "done J OFF LEN" / "failed J OFF LEN": a range inside job J. */
+static int load_range_line(struct loader *ld, const char *rest, bool done)
 {
 	uint64_t job, off, len;
-	int n = -1;
+	struct map_job *mj;
+	int r;
 
-	if (sscanf(line, "done %" SCNu64 " %" SCNu64 " %" SCNu64 "%n",
-		   &job, &off, &len, &n) != 3 || line[n] != '\0' ||
-	    job >= map->nr_jobs || off + len < off)
-		return -EINVAL;
-	return range_add(&map->jobs[job].done, off, off + len);
+	if (ld->next_job != ld->map->nr_jobs || ld->objects_due)
+		return damaged(ld, "range before the last job");
+	if (parse_decimal(&rest, &job) < 0 || *rest++ != ' ' ||
+	    parse_decimal(&rest, &off) < 0 || *rest++ != ' ' ||
+	    parse_decimal(&rest, &len) < 0 || *rest)
+		return damaged(ld, done ? "bad done line" : "bad failed line");
+	if (job >= ld->map->nr_jobs)
+		return damaged(ld, "range of a job that does not exist");
+	mj = &ld->map->jobs[job];
+	if (!len || off > mj->length || len > mj->length - off)
+		return damaged(ld, "range outside its job");
+	if (!mj->objects)	/* fresh: nothing of it is done */
+		return 0;
+	r = range_set_add(done ? &mj->done : &mj->failed, off, off + len);
+	return r < 0 ? r : 0;
 }
 
-static int load_line(struct map *map, const struct plan *plan, char *line,
-		     unsigned lineno, char *err, size_t errlen)
+static int load_line(struct loader *ld, const char *line)
 {
-	size_t job;
-	int n = -1;
-
-	if (lineno == 2)
-		return strcmp(line, MAP_MAGIC) ? damaged(map, err, errlen, lineno,
-							 "no kcopy-map header") : 0;
-	if (line[0] == '#' || (lineno == 1 && line[0] == '#'))
-		return 0;
-	if (!strncmp(line, "jobs ", 5)) {
-		if (sscanf(line, "jobs %zu%n", &job, &n) != 1 || line[n])
-			return damaged(map, err, errlen, lineno, "bad jobs line");
-		if (job != map->nr_jobs) {
-			snprintf(err, errlen, "%s: belongs to other regions "
-				 "(%zu jobs, not %zu)", map->path, job, plan->nr_jobs);
-			return -ESTALE;
-		}
+	if (!ld->header) {
+		if (line[0] == '#')
+			return 0;
+		if (strcmp(line, MAP_MAGIC))
+			return damaged(ld, "no kcopy-map 2 header");
+		ld->header = true;
 		return 0;
 	}
-	if (!strncmp(line, "job ", 4)) {
-		if (sscanf(line, "job %zu %n", &job, &n) != 1 || job >= map->nr_jobs)
-			return damaged(map, err, errlen, lineno, "bad job line");
-		if (strcmp(line + n, map->jobs[job].identity)) {
-			snprintf(err, errlen, "%s: belongs to other regions (job %zu "
-				 "was '%s', now '%s')", map->path, job, line + n,
-				 map->jobs[job].identity);
-			return -ESTALE;
-		}
-		return 0;
-	}
+	if (!strncmp(line, "jobs ", 5) && !ld->counted)
+		return load_jobs_line(ld, line + 5);
+	if (!strncmp(line, "job ", 4))
+		return load_job_line(ld, line + 4);
+	if (!strncmp(line, "objects ", 8))
+		return load_objects_line(ld, line + 8);
 	if (!strncmp(line, "done ", 5))
-		return parse_done(map, line) ? damaged(map, err, errlen, lineno,
-						       "bad done line") : 0;
+		return load_range_line(ld, line + 5, true);
 	if (!strncmp(line, "failed ", 7))
-		return 0;	/* informational; errors are found again */
-	return damaged(map, err, errlen, lineno, "unknown record");
+		return load_range_line(ld, line + 7, false);
+	return damaged(ld, "unknown record");
 }
 
-static int load(struct map *map, const struct plan *plan, FILE *f, char *err,
-		size_t errlen)
+/* Check the end record; everything before it was hashed into @hash. */
+static int load_end(struct loader *ld, const char *line, uint64_t hash)
 {
-	uint64_t hash = FNV_INIT, stored;
-	unsigned lineno = 0;
-	bool ended = false;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int r = 0, n = -1;
+	uint64_t stored = 0;
+	const char *p;
+	int digits = 0;
 
-	while (r == 0 && (len = getline(&line, &cap, f)) > 0) {
-		lineno++;
-		if (ended) {
-			r = damaged(map, err, errlen, lineno, "data after the end");
-			break;
-		}
-		if (line[len - 1] != '\n') {
-			r = damaged(map, err, errlen, lineno, "truncated");
-			break;
-		}
-		if (!strncmp(line, "end ", 4)) {
-			if (sscanf(line, "end %" SCNx64 "%n", &stored, &n) != 1 ||
-			    line[n] != '\n' || stored != hash)
-				r = damaged(map, err, errlen, lineno, "checksum mismatch");
-			ended = true;
-			continue;
-		}
-		hash = fnv1a(hash, line, (size_t)len);
-		line[len - 1] = '\0';
-		r = load_line(map, plan, line, lineno, err, errlen);
+	for (p = line + 4; *p; p++, digits++) {
+		int v = *p >= '0' && *p <= '9' ? *p - '0' :
+			*p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+
+		if (v < 0 || digits == 16)
+			return damaged(ld, "bad end record");
+		stored = stored << 4 | (uint64_t)v;
 	}
-	free(line);
-	if (r == 0 && lineno && !ended)
-		r = damaged(map, err, errlen, lineno, "no end record");
+	if (digits != 16 || stored != hash)
+		return damaged(ld, "checksum mismatch");
+	if (!ld->header || !ld->counted || ld->next_job != ld->map->nr_jobs)
+		return damaged(ld, "incomplete");
+	return 0;
+}
+
+static int load_text(struct loader *ld, const char *text, size_t len)
+{
+	uint64_t hash = FNV_INIT;
+	const char *p = text, *nl;
+	char *line;
+	bool ended = false;
+	size_t n;
+	int r = 0;
+
+	while (r == 0 && p < text + len) {
+		ld->lineno++;
+		if (ended)
+			return damaged(ld, "data after the end record");
+		nl = memchr(p, '\n', (size_t)(text + len - p));
+		if (!nl)
+			return damaged(ld, "truncated");
+		n = (size_t)(nl - p);
+		if (memchr(p, '\0', n))
+			return damaged(ld, "binary data");
+		line = strndup(p, n);
+		if (!line)
+			return -ENOMEM;
+		if (!strncmp(line, "end ", 4)) {
+			r = load_end(ld, line, hash);
+			ended = true;
+		} else {
+			hash = fnv1a(hash, p, n + 1);
+			r = load_line(ld, line);
+		}
+		free(line);
+		p = nl + 1;
+	}
+	if (r == 0 && len && !ended)
+		return damaged(ld, "no end record");
 	return r;
 }
 
-/*
- * The map is useless if it can't be saved: refuse a directory, or a place
- * where the temporary file and the rename can't go, before any I/O.
- */
-static int check_writable(const char *path, char *err, size_t errlen)
+/* Failed ranges are not done, whatever an edited map says. */
+static int settle_loaded(struct map *map)
+{
+	size_t j;
+	int r;
+
+	for (j = 0; j < map->nr_jobs; j++) {
+		r = range_set_remove_set(&map->jobs[j].done, &map->jobs[j].failed);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int map_parse(const char *name, const char *text, size_t len,
+	      const struct map_job_desc *jobs, size_t nr_jobs,
+	      struct map **out, char *err, size_t errlen)
+{
+	struct loader ld = { .descs = jobs, .err = err, .errlen = errlen };
+	int r;
+
+	ld.map = map_alloc(name, jobs, nr_jobs);
+	if (!ld.map) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	r = load_text(&ld, text, len);
+	if (r == 0)
+		r = settle_loaded(ld.map);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "%s: out of memory", name);
+	if (r < 0) {
+		map_close(ld.map, false);
+		return r;
+	}
+	*out = ld.map;
+	return 0;
+}
+
+/*-----------------------------------------------------------------
+ * The file and its lock.
+ *---------------------------------------------------------------*/
+static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+
+	if (!slash)
+		return strdup(".");
+	return strndup(path, (size_t)(slash - path) + 1);
+}
+
+/* The map is useless if it can't be saved: check before any I/O. */
+static int check_writable(const char *path, char *err, size_t errlen)
+{
+	char *dir = dir_of(path);
 	struct stat st;
 	int r = 0;
 
@@ -286,7 +376,7 @@ static int check_writable(const char *path, char *err, size_t errlen)
 		return -ENOMEM;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		r = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
+		snprintf(err, errlen, "%s: the map is not a regular file", path);
 	} else if (access(dir, W_OK | X_OK) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot write the map there: %s", path,
@@ -296,118 +386,248 @@ static int check_writable(const char *path, char *err, size_t errlen)
 	return r;
 }
 
-int map_open(const char *path, const struct plan *plan, struct map **out,
-	     char *err, size_t errlen)
+static bool fd_is_path(int fd, const char *path)
 {
-	struct map *map;
-	size_t j;
-	FILE *f;
-	int r = -ENOMEM;
+	struct stat a, b;
 
-	map = calloc(1, sizeof(*map));
-	if (!map)
-		return -ENOMEM;
-	map->nr_jobs = plan->nr_jobs;
-	map->jobs = calloc(plan->nr_jobs, sizeof(*map->jobs));
-	map->path = strdup(path);
-	if (!map->jobs || !map->path || asprintf(&map->tmp_path, "%s.tmp", path) < 0)
-		goto bad;
-	for (j = 0; j < plan->nr_jobs; j++) {
-		map->jobs[j].identity = job_identity(&plan->jobs[j]);
-		if (!map->jobs[j].identity)
-			goto bad;
-	}
-	r = check_writable(path, err, errlen);
-	if (r < 0)
-		goto bad;
-	f = fopen(path, "re");
-	if (!f && errno != ENOENT) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto bad;
-	}
-	if (f) {
-		r = load(map, plan, f, err, errlen);
-		fclose(f);
-		if (r < 0)
-			goto bad;
-	}
-	*out = map;
-	return 0;
-
-bad:
-	if (r == -ENOMEM)
-		snprintf(err, errlen, "%s: out of memory", path);
-	map_close(map);
-	return r;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-void map_close(struct map *map)
+/*
+ * Lock the file at the map's path. The map is replaced by rename, so the
+ * lock is on an inode that may already have been replaced when we get
+ * it: check that the locked file is still the one at the path, and try
+ * again if not (the lock-file idiom).
+ */
+static int lock_map_file(struct map *map, char *err, size_t errlen)
+{
+	int fd, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		map->created = false;
+		fd = open(map->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+			  O_NOCTTY, map->mode);
+		if (fd >= 0)
+			map->created = true;
+		else if (errno == EEXIST)
+			fd = open(map->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 && errno == ENOENT)
+			continue;	/* replaced between the two opens */
+		if (fd < 0)
+			goto fail;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK) {
+				close(fd);
+				snprintf(err, errlen, "%s: the map is in use by "
+					 "another kcopy", map->path);
+				return -EBUSY;
+			}
+			close(fd);
+			goto fail;
+		}
+		if (fd_is_path(fd, map->path)) {
+			map->lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	errno = EAGAIN;
+fail:
+	snprintf(err, errlen, "%s: %s", map->path, strerror(errno));
+	return -errno;
+}
+
+static int read_all(int fd, char **text, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap), *nbuf;
+	ssize_t got;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			nbuf = realloc(buf, cap * 2);
+			if (!nbuf) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nbuf;
+			cap *= 2;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int map_open(const char *path, const struct map_job_desc *jobs, size_t nr_jobs,
+	     struct map **out, char *err, size_t errlen)
+{
+	struct loader ld = { .descs = jobs, .err = err, .errlen = errlen };
+	char *text = NULL;
+	size_t len = 0;
+	mode_t mask;
+	int r;
+
+	ld.map = map_alloc(path, jobs, nr_jobs);
+	if (!ld.map) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	mask = umask(0);
+	umask(mask);
+	ld.map->mode = 0666 & ~mask;
+	r = check_writable(path, err, errlen);
+	if (r == 0)
+		r = lock_map_file(ld.map, err, errlen);
+	if (r == 0 && !ld.map->created) {
+		r = read_all(ld.map->lock_fd, &text, &len);
+		if (r < 0 && r != -ENOMEM)
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+	}
+	if (r == 0)
+		r = load_text(&ld, text, len);
+	if (r == 0)
+		r = settle_loaded(ld.map);
+	free(text);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "%s: out of memory", path);
+	if (r < 0) {
+		map_close(ld.map, true);
+		return r;
+	}
+	*out = ld.map;
+	return 0;
+}
+
+void map_close(struct map *map, bool discard)
 {
 	size_t j;
 
 	if (!map)
 		return;
+	if (map->lock_fd >= 0) {
+		if (discard && map->created && !map->saved &&
+		    fd_is_path(map->lock_fd, map->path))
+			unlink(map->path);
+		close(map->lock_fd);
+	}
 	for (j = 0; map->jobs && j < map->nr_jobs; j++) {
-		free(map->jobs[j].identity);
-		free(map->jobs[j].done.r);
-		free(map->jobs[j].pending.r);
+		free(map->jobs[j].names);
+		free(map->jobs[j].objects);
+		range_set_free(&map->jobs[j].done);
+		range_set_free(&map->jobs[j].failed);
+		range_set_free(&map->jobs[j].pending);
+		range_set_free(&map->jobs[j].failed_now);
 	}
 	free(map->jobs);
 	free(map->path);
-	free(map->tmp_path);
 	free(map);
 }
 
+int map_set_objects(struct map *map, size_t job, const char *objects)
+{
+	char *copy = strdup(objects);
+
+	if (!copy)
+		return -ENOMEM;
+	free(map->jobs[job].objects);
+	map->jobs[job].objects = copy;
+	return 0;
+}
+
+/*-----------------------------------------------------------------
+ * Bookkeeping.
+ *---------------------------------------------------------------*/
 uint64_t map_done_at(const struct map *map, size_t job, uint64_t offset)
 {
-	return range_covered_at(&map->jobs[job].done, offset);
+	return range_set_covered_at(&map->jobs[job].done, offset);
+}
+
+bool map_next_done(const struct map *map, size_t job, uint64_t offset,
+		   uint64_t *start, uint64_t *end)
+{
+	const struct range_set *s = &map->jobs[job].done;
+	size_t i;
+
+	for (i = 0; i < s->nr; i++) {
+		if (s->r[i].end <= offset)
+			continue;
+		*start = s->r[i].start > offset ? s->r[i].start : offset;
+		*end = s->r[i].end;
+		return true;
+	}
+	return false;
+}
+
+uint64_t map_failed_bytes(const struct map *map, size_t job)
+{
+	return range_set_bytes(&map->jobs[job].failed);
 }
 
 void map_note_written(struct map *map, size_t job, uint64_t offset,
 		      uint64_t length)
 {
-	/* On ENOMEM the range is simply redone after a crash. */
-	range_add(&map->jobs[job].pending, offset, offset + length);
+	/* On ENOMEM the range is simply redone by the next run. */
+	range_set_add(&map->jobs[job].pending, offset, offset + length);
 }
 
-void map_set_errors(struct map *map, size_t job,
-		    const struct kc_error_range *errors, size_t nr_errors)
+int map_note_failed(struct map *map, size_t job, uint64_t offset,
+		    uint64_t length)
 {
-	map->jobs[job].errors = (struct kc_error_range *)errors;
-	map->jobs[job].nr_errors = nr_errors;
+	struct map_job *mj = &map->jobs[job];
+
+	if (offset >= mj->length)
+		return 0;
+	if (length > mj->length - offset)
+		length = mj->length - offset;
+	return range_set_add(&mj->failed_now, offset, offset + length);
 }
 
 /*-----------------------------------------------------------------
  * Saving.
  *---------------------------------------------------------------*/
+static void render_ranges(FILE *f, const char *kind, size_t job,
+			  const struct range_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr; i++)
+		fprintf(f, "%s %zu %" PRIu64 " %" PRIu64 "\n", kind, job,
+			s->r[i].start, s->r[i].end - s->r[i].start);
+}
+
 static char *render(const struct map *map, size_t *len)
 {
-	const struct kc_error_range *e;
 	const struct map_job *mj;
-	uint64_t hash;
 	char *buf = NULL;
-	size_t j, i;
+	uint64_t hash;
+	size_t j;
 	FILE *f = open_memstream(&buf, len);
 
 	if (!f)
 		return NULL;
-	fprintf(f, "# kcopy map: finished (written and flushed) and failed ranges.\n"
-		MAP_MAGIC "\njobs %zu\n", map->nr_jobs);
-	for (j = 0; j < map->nr_jobs; j++)
-		fprintf(f, "job %zu %s\n", j, map->jobs[j].identity);
+	fprintf(f, MAP_COMMENT "\n" MAP_MAGIC "\njobs %zu\n", map->nr_jobs);
 	for (j = 0; j < map->nr_jobs; j++) {
 		mj = &map->jobs[j];
-		for (i = 0; i < mj->done.nr; i++)
-			fprintf(f, "done %zu %" PRIu64 " %" PRIu64 "\n", j,
-				mj->done.r[i].start, mj->done.r[i].end - mj->done.r[i].start);
-		for (i = 0; i < mj->nr_errors; i++) {
-			e = &mj->errors[i];
-			fprintf(f, "failed %zu %s %d %" PRIu64 " %" PRIu64 " %d\n", j,
-				e->region == KC_REGION_SOURCE ? "source" : "dest",
-				e->region == KC_REGION_SOURCE ? -1 : e->region,
-				e->offset, e->length, e->error);
-		}
+		fprintf(f, "job %zu %s\nobjects %zu %s\n", j, mj->names, j,
+			mj->objects ? mj->objects : "unknown");
+	}
+	for (j = 0; j < map->nr_jobs; j++) {
+		render_ranges(f, "done", j, &map->jobs[j].done);
+		render_ranges(f, "failed", j, &map->jobs[j].failed);
 	}
 	if (fflush(f) != 0) {
 		fclose(f);
@@ -441,8 +661,7 @@ static int write_all(int fd, const char *buf, size_t len)
 
 static int sync_dir_of(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+	char *dir = dir_of(path);
 	int fd, r = 0;
 
 	if (!dir)
@@ -457,31 +676,49 @@ static int sync_dir_of(const char *path)
 	return r;
 }
 
-static int save(const struct map *map)
+/*
+ * Write the map to a new file beside it (mkostemp: O_EXCL, so never an
+ * existing file and never through a symlink), lock it, and rename it
+ * over the map: the lock moves with the name.
+ */
+static int save(struct map *map)
 {
 	size_t len = 0;
-	char *buf = render(map, &len);
-	int fd, r;
+	char *buf = render(map, &len), *tmp = NULL;
+	int fd = -1, r;
 
 	if (!buf)
 		return -ENOMEM;
-	fd = open(map->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", map->path) < 0) {
+		tmp = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
-	r = write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(map->tmp_path, map->path) < 0)
+	r = flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	if (r == 0 && fchmod(fd, map->mode) < 0)
 		r = -errno;
 	if (r == 0)
-		r = sync_dir_of(map->path);
-	else
-		unlink(map->tmp_path);
+		r = write_all(fd, buf, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, map->path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		close(fd);
+		goto out;
+	}
+	close(map->lock_fd);
+	map->lock_fd = fd;
+	map->saved = true;
+	r = sync_dir_of(map->path);
 out:
+	free(tmp);
 	free(buf);
 	return r;
 }
@@ -489,18 +726,25 @@ out:
 int map_commit(struct map *map)
 {
 	struct map_job *mj;
-	size_t j, i;
-	int r;
+	size_t j;
+	int r = 0;
 
-	for (j = 0; j < map->nr_jobs; j++) {
+	if (map->lock_fd < 0)
+		return -EBADF;	/* from map_parse(): nowhere to save */
+	for (j = 0; j < map->nr_jobs && r == 0; j++) {
 		mj = &map->jobs[j];
-		for (i = 0; i < mj->pending.nr; i++) {
-			r = range_add(&mj->done, mj->pending.r[i].start,
-				      mj->pending.r[i].end);
-			if (r < 0)
-				return r;
-		}
-		mj->pending.nr = 0;
+		/* Done: what was written and flushed, less what failed... */
+		r = range_set_remove_set(&mj->pending, &mj->failed_now);
+		if (r == 0)
+			r = range_set_add_set(&mj->done, &mj->pending);
+		if (r == 0)
+			r = range_set_remove_set(&mj->failed, &mj->pending);
+		/* ...and what failed now is not done, whenever it was done. */
+		if (r == 0)
+			r = range_set_remove_set(&mj->done, &mj->failed_now);
+		if (r == 0)
+			r = range_set_add_set(&mj->failed, &mj->failed_now);
+		range_set_clear(&mj->pending);
 	}
-	return save(map);
+	return r < 0 ? r : save(map);
 }

@@ -114,7 +114,7 @@ void plan_add_barrier(struct plan *plan)
 }
 
 /*-----------------------------------------------------------------
- * Targets: each file or device once.
+ * Targets: each file or device once, each argument resolved once.
  *---------------------------------------------------------------*/
 static bool same_stat(const struct stat *a, const struct stat *b)
 {
@@ -123,8 +123,8 @@ static bool same_stat(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-static struct plan_target *find_target(struct plan *plan, const char *path,
-				       bool *is_new)
+/* The target for @path: an existing one for the same object, or a new one. */
+static int find_target(struct plan *plan, const char *path, size_t *index)
 {
 	struct plan_target *pt, *targets;
 	struct stat st;
@@ -135,30 +135,23 @@ static struct plan_target *find_target(struct plan *plan, const char *path,
 		pt = &plan->targets[i];
 		if (exists ? pt->exists && same_stat(&pt->st, &st) :
 			     !pt->exists && !strcmp(pt->path, path)) {
-			*is_new = false;
-			return pt;
+			*index = i;
+			return 0;
 		}
 	}
 	targets = realloc(plan->targets, (plan->nr_targets + 1) * sizeof(*targets));
 	if (!targets)
-		return NULL;
+		return -ENOMEM;
 	plan->targets = targets;
-	pt = &targets[plan->nr_targets++];
+	pt = &targets[plan->nr_targets];
 	memset(pt, 0, sizeof(*pt));
 	pt->path = path;
 	pt->exists = exists;
 	pt->force = true;
 	if (exists)
 		pt->st = st;
-	*is_new = true;
-	return pt;
-}
-
-static struct plan_target *target_of(struct plan *plan, const char *path)
-{
-	bool is_new;
-
-	return find_target(plan, path, &is_new);
+	*index = plan->nr_targets++;
+	return 0;
 }
 
 static void note_first_use(struct plan_target *pt, const struct plan_job *job,
@@ -177,19 +170,22 @@ static int collect_targets(struct plan *plan)
 	struct plan_job *job;
 	size_t j;
 	unsigned d;
+	int r;
 
 	for (j = 0; j < plan->nr_jobs; j++) {
 		job = &plan->jobs[j];
 		if (job->src_arg) {
-			pt = target_of(plan, job->src_spec.path);
-			if (!pt)
-				return -ENOMEM;
-			note_first_use(pt, job, &job->src_spec);
+			r = find_target(plan, job->src_spec.path, &job->src_target);
+			if (r < 0)
+				return r;
+			note_first_use(&plan->targets[job->src_target], job,
+				       &job->src_spec);
 		}
 		for (d = 0; d < job->num_dests; d++) {
-			pt = target_of(plan, job->dst_spec[d].path);
-			if (!pt)
-				return -ENOMEM;
+			r = find_target(plan, job->dst_spec[d].path, &job->dst_target[d]);
+			if (r < 0)
+				return r;
+			pt = &plan->targets[job->dst_target[d]];
 			note_first_use(pt, job, &job->dst_spec[d]);
 			pt->written = true;
 			pt->force &= job->force;
@@ -198,30 +194,83 @@ static int collect_targets(struct plan *plan)
 	return 0;
 }
 
-static int open_targets(struct plan *plan, char *err, size_t errlen)
+static bool is_partition(const struct plan_target *pt, dev_t *disk)
 {
-	struct plan_target *pt;
-	char why[512];
+	return pt->exists && S_ISBLK(pt->st.st_mode) &&
+	       target_partition_of(pt->st.st_rdev, disk);
+}
+
+/*
+ * A partition to write whose whole disk is written too: the whole disk
+ * is opened exclusively first, and that claim covers the partition (an
+ * exclusive open of either fails while the other is held).
+ */
+static bool disk_held_by_us(const struct plan *plan, const struct plan_target *pt)
+{
+	dev_t disk;
 	size_t i;
+
+	if (!pt->written || !is_partition(pt, &disk))
+		return false;
+	for (i = 0; i < plan->nr_targets; i++)
+		if (plan->targets[i].written && plan->targets[i].t &&
+		    target_is_blockdev(plan->targets[i].t) &&
+		    S_ISBLK(plan->targets[i].st.st_mode) &&
+		    plan->targets[i].st.st_rdev == disk)
+			return true;
+	return false;
+}
+
+static int open_target(struct plan *plan, struct plan_target *pt, char *err,
+		       size_t errlen)
+{
+	unsigned flags = plan->buffered ? TARGET_BUFFERED : 0;
+	char why[512];
 	int r;
 
-	for (i = 0; i < plan->nr_targets; i++) {
-		pt = &plan->targets[i];
-		r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE,
-				plan->buffered, &pt->t, why, sizeof(why));
-		if (r == -ENOENT && pt->spec->bad_suffix)
-			return refuse(plan, pt->line, err, errlen, r,
-				      "%s (and '%s' is not a valid OFFSET[+LENGTH])",
-				      why, pt->spec->bad_suffix);
-		if (r < 0)
-			return refuse(plan, pt->line, err, errlen, r, "%s", why);
+	if (disk_held_by_us(plan, pt))
+		flags |= TARGET_SHARED;
+	r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE, flags,
+			pt->exists ? &pt->st : NULL, &pt->t, why, sizeof(why));
+	if (r == -ENOENT && pt->spec->bad_suffix)
+		return refuse(plan, pt->line, err, errlen, r,
+			      "%s (and '%s' is not a valid OFFSET[+LENGTH])",
+			      why, pt->spec->bad_suffix);
+	if (r < 0)
+		return refuse(plan, pt->line, err, errlen, r, "%s", why);
+	return 0;
+}
+
+/* Whole disks before partitions (see disk_held_by_us). */
+static int open_targets(struct plan *plan, char *err, size_t errlen)
+{
+	dev_t disk;
+	size_t i;
+	int pass, r;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < plan->nr_targets; i++) {
+			struct plan_target *pt = &plan->targets[i];
+
+			if (pt->t || is_partition(pt, &disk) != (pass == 1))
+				continue;
+			r = open_target(plan, pt, err, errlen);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
 
-static struct target *opened(struct plan *plan, const char *path)
+static struct target *src_target(const struct plan *plan, const struct plan_job *job)
 {
-	return target_of(plan, path)->t;
+	return plan->targets[job->src_target].t;
+}
+
+static struct target *dst_target(const struct plan *plan, const struct plan_job *job,
+				 unsigned d)
+{
+	return plan->targets[job->dst_target[d]].t;
 }
 
 /*-----------------------------------------------------------------
@@ -273,7 +322,7 @@ static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 			  size_t errlen)
 {
 	const struct region_spec *s = &job->src_spec;
-	struct target *t = opened(plan, s->path);
+	struct target *t = src_target(plan, job);
 	uint64_t size = target_size(t), len;
 	int r;
 
@@ -301,7 +350,7 @@ static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d
 {
 	const struct region_spec *s = &job->dst_spec[d];
 	const char *arg = job->dst_args[d];
-	struct target *t = opened(plan, s->path);
+	struct target *t = dst_target(plan, job, d);
 	uint64_t len = job->source.count, size = target_size(t);
 	bool src_tail = ends_at_file_eof(job->source.target, job->source.offset, len);
 	int r;
@@ -335,7 +384,7 @@ static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d
 {
 	const struct region_spec *s = &job->dst_spec[d];
 	const char *arg = job->dst_args[d];
-	struct target *t = opened(plan, s->path);
+	struct target *t = dst_target(plan, job, d);
 	uint64_t size = target_size(t), len;
 	int r;
 
@@ -394,42 +443,53 @@ struct use {
 };
 
 static int collide(struct plan *plan, const struct use *a, const struct use *b,
-		   char *err, size_t errlen)
+		   bool same_range, char *err, size_t errlen)
 {
 	const struct use *w = a->index == KC_REGION_SOURCE ? b : a;
 	const struct use *o = w == a ? b : a;
+	const struct target_backing *under = target_backing(w->rg->target);
+	char via[PATH_MAX + 32] = "";
 
+	/* Through an alias: say what they share. */
+	if (strcmp(target_canonical_path(w->rg->target),
+		   target_canonical_path(o->rg->target)))
+		snprintf(via, sizeof(via), " (both are on %s)", under->name);
 	if (a->job == b->job && o->index == KC_REGION_SOURCE)
 		return refuse(plan, w->job->line, err, errlen, -EINVAL,
-			      "%s: destination overlaps the source %s", w->arg, o->arg);
-	if (a->job == b->job && a->rg->offset == b->rg->offset &&
-	    a->rg->count == b->rg->count)
+			      "%s: destination overlaps the source %s%s", w->arg,
+			      o->arg, via);
+	if (a->job == b->job && same_range && !via[0])
 		return refuse(plan, w->job->line, err, errlen, -EINVAL,
 			      "%s: the same destination is given twice", w->arg);
 	if (a->job == b->job)
 		return refuse(plan, w->job->line, err, errlen, -EINVAL,
-			      "%s: destination overlaps destination %s", w->arg, o->arg);
+			      "%s: destination overlaps destination %s%s", w->arg,
+			      o->arg, via);
 	return refuse(plan, w->job->line, err, errlen, -EINVAL,
 		      "%s: overlaps %s of the job on line %u, which runs at the same "
-		      "time (add a 'wait' line between them)",
-		      w->arg, o->arg, o->job->line);
+		      "time%s (add a 'wait' line between them)",
+		      w->arg, o->arg, o->job->line, via);
 }
 
+/* Judged on the storage underneath: loop devices, partitions, files. */
 static int check_pair(struct plan *plan, const struct use *a, const struct use *b,
 		      char *err, size_t errlen)
 {
+	uint64_t a_base, b_base, a_off, b_off;
+
 	if (a->index == KC_REGION_SOURCE && b->index == KC_REGION_SOURCE)
 		return 0;	/* reads may share */
-	if (!target_same_object(a->rg->target, b->rg->target))
+	if (!target_same_storage(a->rg->target, b->rg->target, &a_base, &b_base))
 		return 0;
-	if (!region_ranges_overlap(a->rg->offset, a->rg->count,
-				   b->rg->offset, b->rg->count)) {
+	a_off = a_base + a->rg->offset;
+	b_off = b_base + b->rg->offset;
+	if (!region_ranges_overlap(a_off, a->rg->count, b_off, b->rg->count)) {
 		/* Zero-length twins are still the same destination twice. */
-		if (a->job != b->job || a->rg->count || b->rg->count ||
-		    a->rg->offset != b->rg->offset)
+		if (a->job != b->job || a->rg->count || b->rg->count || a_off != b_off)
 			return 0;
 	}
-	return collide(plan, a, b, err, errlen);
+	return collide(plan, a, b, a_off == b_off && a->rg->count == b->rg->count,
+		       err, errlen);
 }
 
 static size_t uses_of_group(struct plan *plan, unsigned group, struct use *uses)
@@ -482,7 +542,7 @@ static const struct plan_job *first_writer(struct plan *plan,
 
 	for (j = 0; j < plan->nr_jobs; j++)
 		for (d = 0; d < plan->jobs[j].num_dests; d++)
-			if (target_of(plan, plan->jobs[j].dst_spec[d].path) == pt) {
+			if (&plan->targets[plan->jobs[j].dst_target[d]] == pt) {
 				*arg = plan->jobs[j].dst_args[d];
 				return &plan->jobs[j];
 			}
@@ -516,6 +576,40 @@ static int check_signatures(struct plan *plan, char *err, size_t errlen)
 	return 0;
 }
 
+/* Does one of our own targets stand on block device @rdev? */
+static bool ours(dev_t rdev, void *ctx)
+{
+	const struct plan *plan = ctx;
+	size_t i;
+
+	for (i = 0; i < plan->nr_targets; i++)
+		if (plan->targets[i].t && target_stands_on(plan->targets[i].t, rdev))
+			return true;
+	return false;
+}
+
+/* "In use" through aliases: a destination under a busy loop device. */
+static int check_users(struct plan *plan, char *err, size_t errlen)
+{
+	const struct plan_job *job;
+	char why[PATH_MAX + 128];
+	size_t j;
+	unsigned d;
+	int r;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		for (d = 0; d < job->num_dests; d++) {
+			r = target_check_users(job->dests[d].target, job->dests[d].offset,
+					       job->dests[d].count, ours, plan, why,
+					       sizeof(why));
+			if (r < 0)
+				return refuse(plan, job->line, err, errlen, r, "%s", why);
+		}
+	}
+	return 0;
+}
+
 int plan_open(struct plan *plan, char *err, size_t errlen)
 {
 	size_t j;
@@ -535,27 +629,189 @@ int plan_open(struct plan *plan, char *err, size_t errlen)
 	r = check_overlaps(plan, err, errlen);
 	if (r < 0)
 		return r;
+	r = check_users(plan, err, errlen);
+	if (r < 0)
+		return r;
 	return check_signatures(plan, err, errlen);
+}
+
+/* Is @t, or what it stands on, the object @st (or the new file @canon)? */
+static bool target_is_object(const struct target *t, const struct stat *st,
+			     const char *canon)
+{
+	const struct target_backing *b = target_backing(t);
+
+	if (!st)
+		return b->kind == BACKING_NEW && canon && !strcmp(b->name, canon);
+	if (S_ISBLK(st->st_mode))
+		return target_stands_on(t, st->st_rdev);
+	return b->kind == BACKING_FILE && b->dev == st->st_dev && b->ino == st->st_ino;
+}
+
+/* realpath(dir)/name of a path that does not exist; malloc'ed. */
+static char *canonical_new(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+	char *real = dir ? realpath(dir, NULL) : NULL, *canon = NULL;
+
+	if (real && asprintf(&canon, "%s/%s", real, slash ? slash + 1 : path) < 0)
+		canon = NULL;
+	free(real);
+	free(dir);
+	return canon;
+}
+
+int plan_check_not_region(const struct plan *plan, const char *path,
+			  const char *what, char *err, size_t errlen)
+{
+	const struct plan_target *pt;
+	char *canon = NULL;
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	size_t i;
+	int r = 0;
+
+	if (!exists && !(canon = canonical_new(path)))
+		return 0;	/* no directory: the map's own checks say so */
+	for (i = 0; i < plan->nr_targets && r == 0; i++) {
+		pt = &plan->targets[i];
+		if (target_is_object(pt->t, exists ? &st : NULL, canon))
+			r = refuse(plan, pt->line, err, errlen, -EINVAL,
+				   "%s: the %s is also %s of the copy%s%s", path, what,
+				   pt->written ? "a destination" : "the source",
+				   pt->exists ? " " : "",
+				   pt->exists ? target_canonical_path(pt->t) : "");
+	}
+	free(canon);
+	return r;
+}
+
+/* How far each destination file must reach: the end of its last region. */
+static uint64_t target_end(const struct plan *plan, const struct target *t)
+{
+	const struct plan_job *job;
+	uint64_t end = 0;
+	size_t j;
+	unsigned d;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		for (d = 0; d < job->num_dests; d++)
+			if (job->dests[d].target == t &&
+			    job->dests[d].offset + job->dests[d].count > end)
+				end = job->dests[d].offset + job->dests[d].count;
+	}
+	return end;
 }
 
 int plan_prepare(struct plan *plan, char *err, size_t errlen)
 {
-	const struct plan_job *job;
-	size_t j;
-	unsigned d;
+	struct plan_target *pt;
+	size_t i;
 	int r;
 
-	for (j = 0; j < plan->nr_jobs; j++) {
-		job = &plan->jobs[j];
-		for (d = 0; d < job->num_dests; d++) {
-			r = target_prepare(job->dests[d].target,
-					   job->dests[d].offset + job->dests[d].count,
-					   err, errlen);
-			if (r < 0)
-				return r;
+	for (i = 0; i < plan->nr_targets; i++) {
+		pt = &plan->targets[i];
+		if (!pt->written)
+			continue;
+		r = target_prepare(pt->t, target_end(plan, pt->t), err, errlen);
+		if (r < 0) {
+			plan_unprepare(plan);
+			return r;
 		}
 	}
 	return 0;
+}
+
+void plan_unprepare(struct plan *plan)
+{
+	size_t i;
+
+	for (i = plan->nr_targets; i-- > 0;)
+		if (plan->targets[i].written)
+			target_unprepare(plan->targets[i].t);
+}
+
+/*-----------------------------------------------------------------
+ * What the map knows a job by.
+ *---------------------------------------------------------------*/
+static void escape_path(FILE *f, const char *path)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)path; *p; p++) {
+		if (*p <= ' ' || *p == '%' || *p >= 0x7f)
+			fprintf(f, "%%%02X", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
+/* Close an open_memstream() of *@buf: the line, or NULL. */
+static char *close_line(FILE *f, char **buf, bool ok)
+{
+	if (fclose(f) != 0 || !ok) {
+		free(*buf);
+		return NULL;
+	}
+	return *buf;
+}
+
+char *plan_job_names(const struct plan *plan, size_t j)
+{
+	const struct plan_job *job = &plan->jobs[j];
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned d;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fputs(job->zero ? "zero" : "copy", f);
+	if (!job->zero) {
+		fputs(" src ", f);
+		escape_path(f, target_canonical_path(job->source.target));
+		fprintf(f, " %" PRIu64 " %" PRIu64, job->source.offset,
+			job->source.count);
+	}
+	for (d = 0; d < job->num_dests; d++) {
+		fputs(" dst ", f);
+		escape_path(f, target_canonical_path(job->dests[d].target));
+		fprintf(f, " %" PRIu64 " %" PRIu64, job->dests[d].offset,
+			job->dests[d].count);
+	}
+	return close_line(f, &buf, true);
+}
+
+char *plan_job_objects(const struct plan *plan, size_t j)
+{
+	const struct plan_job *job = &plan->jobs[j];
+	char *buf = NULL, *obj;
+	size_t len = 0;
+	bool ok = true;
+	unsigned d;
+	FILE *f;
+
+	for (d = 0; d < job->num_dests; d++)
+		if (!target_exists(job->dests[d].target))
+			return NULL;	/* fresh: nothing of it can be done */
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	for (d = 0; d <= job->num_dests && ok; d++) {
+		const struct target *t = d == 0 ? (job->zero ? NULL : job->source.target) :
+					 job->dests[d - 1].target;
+
+		if (!t)
+			continue;
+		obj = target_object_line(t);
+		ok = obj != NULL;
+		if (ok)
+			fprintf(f, "%s%s", ftell(f) ? " " : "", obj);
+		free(obj);
+	}
+	return close_line(f, &buf, ok);
 }
 
 int plan_flush(struct plan *plan,

@@ -27,6 +27,9 @@ struct plan_job {
 	const char *dst_args[KC_MAX_DESTS];
 	struct region_spec src_spec;
 	struct region_spec dst_spec[KC_MAX_DESTS];
+	/* private: indices into plan->targets, each argument resolved once */
+	size_t src_target;
+	size_t dst_target[KC_MAX_DESTS];
 	/* Filled by plan_open(). */
 	struct kc_io_region source;
 	struct kc_io_region dests[KC_MAX_DESTS];
@@ -55,8 +58,29 @@ void plan_add_barrier(struct plan *plan);
 
 /* Open, size, align, overlap, in-use and signature checks. No writes. */
 int plan_open(struct plan *plan, char *err, size_t errlen);
-/* Create missing destination files and extend short ones. */
+
+/*
+ * @path (the map, the job file) must be none of the regions, nor the
+ * storage under one of them. -EINVAL with "PATH: the WHAT is also a
+ * source or destination" in @err.
+ */
+int plan_check_not_region(const struct plan *plan, const char *path,
+			  const char *what, char *err, size_t errlen);
+
+/*
+ * Create missing destination files and extend short ones, all or
+ * nothing: if one fails, what was already done is taken back.
+ */
 int plan_prepare(struct plan *plan, char *err, size_t errlen);
+/* Take back what plan_prepare() did (a run refused after it). */
+void plan_unprepare(struct plan *plan);
+
+/*
+ * The map's two lines for job @j (map.h): its names, and its objects —
+ * NULL when a destination of it does not exist (yet). Malloc'ed.
+ */
+char *plan_job_names(const struct plan *plan, size_t j);
+char *plan_job_objects(const struct plan *plan, size_t j);
 /*
  * fdatasync every destination. Calls @failed (if not NULL) for each one
  * that fails; returns 0 or the first -errno.

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <blkid.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,9 @@
 /* Files are addressed in 512-byte units (SPEC §1). */
 #define FILE_BLOCK_SIZE 512
 
+/* How deep partitions and loop devices may stack before we give up. */
+#define MAX_STACK 8
+
 struct target {
 	char *path;
 	char *canonical;	/* for a missing file: realpath(dir)/name */
@@ -40,6 +44,13 @@ struct target {
 	unsigned block_size;
 	bool zoned_hm;
 	bool zero_offload;
+	bool created;		/* by target_prepare() */
+	bool extended;		/* by target_prepare(), from orig_size */
+	uint64_t orig_size;
+	struct target_backing backing;
+	char *backing_name;
+	dev_t chain[MAX_STACK];	/* block devices it stands on, itself first */
+	unsigned nr_chain;
 };
 
 static int fail(char *err, size_t errlen, int r, const char *path,
@@ -96,6 +107,269 @@ static long long sysfs_queue_read(dev_t rdev, const char *attr, char *buf,
 	return -1;
 }
 
+/*-----------------------------------------------------------------
+ * The storage underneath: partitions and loop devices, through sysfs.
+ *---------------------------------------------------------------*/
+/* Read a sysfs attribute of block device @rdev into @buf; false if absent. */
+static bool sysfs_block_attr(dev_t rdev, const char *attr, char *buf,
+			     size_t buflen)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(rdev),
+		 minor(rdev), attr);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(buf, (int)buflen, f) != NULL;
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ok;
+}
+
+static bool sysfs_block_u64(dev_t rdev, const char *attr, uint64_t *out)
+{
+	char buf[64], *end;
+
+	if (!sysfs_block_attr(rdev, attr, buf, sizeof(buf)) || !buf[0])
+		return false;
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	return !errno && !*end;
+}
+
+/* The whole disk a partition belongs to: its sysfs directory's parent. */
+static bool partition_parent(dev_t rdev, dev_t *parent)
+{
+	char link[PATH_MAX], real[PATH_MAX], *slash;
+	unsigned maj, min;
+	FILE *f;
+	int n;
+
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(rdev),
+		 minor(rdev));
+	if (!realpath(link, real))
+		return false;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	if (strlen(real) + sizeof("/dev") > sizeof(real))
+		return false;
+	strcat(real, "/dev");
+	f = fopen(real, "re");
+	if (!f)
+		return false;
+	n = fscanf(f, "%u:%u", &maj, &min);
+	fclose(f);
+	if (n != 2)
+		return false;
+	*parent = makedev(maj, min);
+	return true;
+}
+
+/* "/dev/NAME" of block device @rdev, from its uevent; malloc'ed. */
+static char *blockdev_name(dev_t rdev)
+{
+	char path[PATH_MAX], line[256], *name = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(rdev),
+		 minor(rdev));
+	f = fopen(path, "re");
+	while (f && !name && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "DEVNAME=", 8) &&
+		    asprintf(&name, "/dev/%s", line + 8) < 0)
+			name = NULL;
+	}
+	if (f)
+		fclose(f);
+	if (!name && asprintf(&name, "/dev/block/%u:%u", major(rdev),
+			      minor(rdev)) < 0)
+		name = NULL;
+	return name;
+}
+
+/*
+ * Follow block device @rdev down to what it stands on, adding @base as
+ * each layer maps its byte 0 further in. Fills @b (name malloc'ed into
+ * *@name) and the chain of devices passed through.
+ */
+static void resolve_blockdev(dev_t rdev, uint64_t base, struct target_backing *b,
+			     char **name, dev_t *chain, unsigned *nr_chain)
+{
+	char file[PATH_MAX];
+	uint64_t start, offset;
+	struct stat st;
+	dev_t parent;
+	size_t len;
+
+	if (*nr_chain < MAX_STACK)
+		chain[(*nr_chain)++] = rdev;
+	if (*nr_chain < MAX_STACK && sysfs_block_u64(rdev, "partition", &start) &&
+	    sysfs_block_u64(rdev, "start", &start) && partition_parent(rdev, &parent)) {
+		resolve_blockdev(parent, base + start * 512, b, name, chain, nr_chain);
+		return;
+	}
+	if (*nr_chain < MAX_STACK &&
+	    sysfs_block_attr(rdev, "loop/backing_file", file, sizeof(file)) &&
+	    sysfs_block_u64(rdev, "loop/offset", &offset)) {
+		len = strlen(file);
+		/* A deleted backing file can't be named by anyone else. */
+		if (!(len > 10 && !strcmp(file + len - 10, " (deleted)")) &&
+		    stat(file, &st) == 0) {
+			if (S_ISBLK(st.st_mode)) {
+				resolve_blockdev(st.st_rdev, base + offset, b, name,
+						 chain, nr_chain);
+				return;
+			}
+			if (S_ISREG(st.st_mode)) {
+				*b = (struct target_backing) { BACKING_FILE,
+					st.st_dev, st.st_ino, base + offset, NULL };
+				*name = strdup(file);
+				return;
+			}
+		}
+	}
+	*b = (struct target_backing) { BACKING_DISK, rdev, 0, base, NULL };
+	*name = blockdev_name(rdev);
+}
+
+bool target_partition_of(dev_t rdev, dev_t *disk)
+{
+	uint64_t nr;
+
+	return sysfs_block_u64(rdev, "partition", &nr) && partition_parent(rdev, disk);
+}
+
+static void resolve_backing(struct target *t)
+{
+	free(t->backing_name);
+	t->backing_name = NULL;
+	t->nr_chain = 0;
+	if (!t->exists) {
+		t->backing = (struct target_backing) { .kind = BACKING_NEW };
+		t->backing_name = strdup(t->canonical ? t->canonical : t->path);
+	} else if (t->blockdev) {
+		resolve_blockdev(t->rdev, 0, &t->backing, &t->backing_name,
+				 t->chain, &t->nr_chain);
+	} else {
+		t->backing = (struct target_backing) { BACKING_FILE, t->dev, t->ino,
+						       0, NULL };
+		t->backing_name = strdup(t->canonical ? t->canonical : t->path);
+	}
+	t->backing.name = t->backing_name ? t->backing_name : t->path;
+}
+
+const struct target_backing *target_backing(const struct target *t)
+{
+	return &t->backing;
+}
+
+bool target_same_storage(const struct target *a, const struct target *b,
+			 uint64_t *a_base, uint64_t *b_base)
+{
+	const struct target_backing *x = &a->backing, *y = &b->backing;
+
+	if (x->kind != y->kind)
+		return false;
+	if (x->kind == BACKING_NEW ? strcmp(x->name, y->name) :
+	    x->dev != y->dev || (x->kind == BACKING_FILE && x->ino != y->ino))
+		return false;
+	*a_base = x->base;
+	*b_base = y->base;
+	return true;
+}
+
+bool target_stands_on(const struct target *t, dev_t rdev)
+{
+	unsigned i;
+
+	for (i = 0; i < t->nr_chain; i++)
+		if (t->chain[i] == rdev)
+			return true;
+	return false;
+}
+
+/*
+ * Is loop device @name (sysfs block name) over @t's storage where
+ * [lo, hi) of it lies, and busy? Busy means an exclusive open fails:
+ * mounted, held by device-mapper or by another program, or one of its
+ * partitions is.
+ */
+static bool loop_user_busy(const struct target *t, const char *name,
+			   uint64_t lo, uint64_t hi,
+			   bool (*ours)(dev_t rdev, void *ctx), void *ctx,
+			   char *busy, size_t busylen)
+{
+	struct target_backing b;
+	char path[PATH_MAX], *bname = NULL;
+	dev_t chain[MAX_STACK], rdev;
+	unsigned nr_chain = 0, maj, min;
+	uint64_t size = 0;
+	bool hit = false;
+	FILE *f;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/dev", name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fscanf(f, "%u:%u", &maj, &min);
+	fclose(f);
+	rdev = makedev(maj, min);
+	if (n != 2 || (ours && ours(rdev, ctx)))
+		return false;
+	resolve_blockdev(rdev, 0, &b, &bname, chain, &nr_chain);
+	if (sysfs_block_u64(rdev, "size", &size) &&
+	    b.kind == t->backing.kind && b.dev == t->backing.dev &&
+	    (b.kind != BACKING_FILE || b.ino == t->backing.ino) &&
+	    b.base < hi && lo < b.base + size * 512) {
+		snprintf(path, sizeof(path), "/dev/%s", name);
+		fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NOCTTY);
+		if (fd >= 0)
+			close(fd);
+		else if (errno == EBUSY) {
+			snprintf(busy, busylen, "%s", path);
+			hit = true;
+		}
+	}
+	free(bname);
+	return hit;
+}
+
+int target_check_users(const struct target *t, uint64_t offset, uint64_t length,
+		       bool (*ours)(dev_t rdev, void *ctx), void *ctx,
+		       char *err, size_t errlen)
+{
+	uint64_t lo = t->backing.base + offset, hi = lo + length;
+	char busy[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int r = 0;
+
+	if (t->backing.kind == BACKING_NEW || !length)
+		return 0;
+	dir = opendir("/sys/block");
+	if (!dir)
+		return 0;	/* no sysfs: nothing stands on anything */
+	while (r == 0 && (de = readdir(dir))) {
+		if (strncmp(de->d_name, "loop", 4) || !de->d_name[4])
+			continue;
+		if (loop_user_busy(t, de->d_name, lo, hi, ours, ctx, busy,
+				   sizeof(busy)))
+			r = fail(err, errlen, -EBUSY, t->path, "in use: it is "
+				 "under %s, which is mounted or held by another "
+				 "program", busy);
+	}
+	closedir(dir);
+	return r;
+}
+
 static int inspect_blockdev(struct target *t, char *err, size_t errlen)
 {
 	char buf[64];
@@ -149,6 +423,12 @@ static int dest_dir_check(struct target *t, char *err, size_t errlen)
 			 strerror(errno));
 		goto out;
 	}
+	/* Checked now, so that a refusal comes before anything is written. */
+	if (access(dir, W_OK | X_OK) < 0) {
+		r = fail(err, errlen, -errno, t->path, "cannot create: %s",
+			 strerror(errno));
+		goto out;
+	}
 	if (asprintf(&t->canonical, "%s/%s", real, base) < 0) {
 		t->canonical = NULL;
 		r = -ENOMEM;
@@ -158,19 +438,37 @@ out:
 	return r;
 }
 
-int target_open(const char *path, enum target_role role, bool buffered,
-		struct target **out, char *err, size_t errlen)
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if ((a->st_mode & S_IFMT) != (b->st_mode & S_IFMT))
+		return false;
+	if (S_ISBLK(a->st_mode))
+		return a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+bool target_is_stat(const struct target *t, const struct stat *st)
+{
+	struct stat mine = { .st_mode = t->blockdev ? S_IFBLK : S_IFREG,
+			     .st_dev = t->dev, .st_ino = t->ino, .st_rdev = t->rdev };
+
+	return t->exists && same_file(&mine, st);
+}
+
+int target_open(const char *path, enum target_role role, unsigned flags,
+		const struct stat *expect, struct target **out, char *err,
+		size_t errlen)
 {
 	struct target *t;
 	struct stat st;
-	int flags, r;
+	int oflags, r;
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->fd = t->fd_buffered = -1;
 	t->role = role;
-	t->buffered = buffered;
+	t->buffered = flags & TARGET_BUFFERED;
 	t->block_size = FILE_BLOCK_SIZE;
 	t->path = strdup(path);
 	if (!t->path) {
@@ -179,7 +477,7 @@ int target_open(const char *path, enum target_role role, bool buffered,
 	}
 
 	if (stat(path, &st) < 0) {
-		if (errno != ENOENT || role == TARGET_SOURCE) {
+		if (errno != ENOENT || role == TARGET_SOURCE || expect) {
 			r = fail(err, errlen, -errno, path, "%s", strerror(errno));
 			goto bad;
 		}
@@ -194,6 +492,7 @@ int target_open(const char *path, enum target_role role, bool buffered,
 		if (r < 0)
 			goto bad;
 		t->zero_offload = true;
+		resolve_backing(t);
 		*out = t;
 		return 0;
 	}
@@ -204,10 +503,10 @@ int target_open(const char *path, enum target_role role, bool buffered,
 	t->exists = true;
 	t->blockdev = S_ISBLK(st.st_mode);
 
-	flags = O_CLOEXEC | (role == TARGET_SOURCE ? O_RDONLY : O_RDWR);
-	if (role == TARGET_DEST && t->blockdev)
-		flags |= O_EXCL;
-	t->fd = open_fd(t, flags);
+	oflags = O_CLOEXEC | O_NOCTTY | (role == TARGET_SOURCE ? O_RDONLY : O_RDWR);
+	if (role == TARGET_DEST && t->blockdev && !(flags & TARGET_SHARED))
+		oflags |= O_EXCL;
+	t->fd = open_fd(t, oflags);
 	if (t->fd < 0) {
 		if (errno == EBUSY)
 			r = fail(err, errlen, -EBUSY, path,
@@ -220,9 +519,15 @@ int target_open(const char *path, enum target_role role, bool buffered,
 		r = fail(err, errlen, -errno, path, "%s", strerror(errno));
 		goto bad;
 	}
+	/* The object judged earlier must be the one now open. */
+	if (expect && !same_file(expect, &st)) {
+		r = fail(err, errlen, -ESTALE, path, "changed while it was being checked");
+		goto bad;
+	}
 	t->dev = st.st_dev;
 	t->ino = st.st_ino;
 	t->rdev = st.st_rdev;
+	t->canonical = realpath(path, NULL);
 	if (t->blockdev) {
 		r = inspect_blockdev(t, err, errlen);
 		if (r < 0)
@@ -231,6 +536,7 @@ int target_open(const char *path, enum target_role role, bool buffered,
 		t->size = (uint64_t)st.st_size;
 		t->zero_offload = true;	/* tried at run time, falls back */
 	}
+	resolve_backing(t);
 	*out = t;
 	return 0;
 
@@ -247,6 +553,7 @@ void target_close(struct target *t)
 		close(t->fd);
 	if (t->fd_buffered >= 0)
 		close(t->fd_buffered);
+	free(t->backing_name);
 	free(t->canonical);
 	free(t->path);
 	free(t);
@@ -259,25 +566,107 @@ int target_prepare(struct target *t, uint64_t end, char *err, size_t errlen)
 	if (t->blockdev)
 		return 0;
 	if (!t->exists) {
-		t->fd = open_fd(t, O_RDWR | O_CREAT | O_CLOEXEC);
-		if (t->fd < 0)
+		/*
+		 * O_EXCL: a file that appeared since the checks is not ours.
+		 * Created without O_DIRECT (a filesystem that refuses it may
+		 * create the file and then fail the open), then opened.
+		 */
+		int fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+			      O_NOCTTY, 0666);
+
+		if (fd < 0)
 			return fail(err, errlen, -errno, t->path, "cannot create: %s",
 				    strerror(errno));
-		if (fstat(t->fd, &st) < 0)
+		t->created = true;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
 			return fail(err, errlen, -errno, t->path, "%s", strerror(errno));
+		}
+		close(fd);
 		t->exists = true;
 		t->dev = st.st_dev;
 		t->ino = st.st_ino;
 		t->size = (uint64_t)st.st_size;
+		t->fd = open_fd(t, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (t->fd < 0)
+			return fail(err, errlen, -errno, t->path, "cannot open: %s",
+				    strerror(errno));
+		resolve_backing(t);
 	}
 	if (t->size < end) {
 		if (ftruncate(t->fd, (off_t)end) < 0)
 			return fail(err, errlen, -errno, t->path,
 				    "cannot extend to %llu bytes: %s",
 				    (unsigned long long)end, strerror(errno));
+		if (!t->extended)
+			t->orig_size = t->size;
+		t->extended = true;
 		t->size = end;
 	}
 	return 0;
+}
+
+void target_unprepare(struct target *t)
+{
+	struct stat st;
+
+	if (t->created) {
+		/* Only the file we made: not one that replaced it since. */
+		if (stat(t->path, &st) == 0 && st.st_dev == t->dev &&
+		    st.st_ino == t->ino)
+			unlink(t->path);
+		close(t->fd);
+		t->fd = -1;
+		t->created = t->exists = t->extended = false;
+		resolve_backing(t);
+	} else if (t->extended) {
+		if (ftruncate(t->fd, (off_t)t->orig_size) == 0) {
+			t->size = t->orig_size;
+			t->extended = false;
+		}
+	}
+}
+
+bool target_created(const struct target *t)
+{
+	return t->created;
+}
+
+char *target_object_line(const struct target *t)
+{
+	const struct target_backing *b = &t->backing;
+	char *line = NULL;
+	int n;
+
+	if (!t->exists)
+		return NULL;
+	if (t->blockdev)
+		n = asprintf(&line, "blk:%u:%u:%llu", major(t->rdev), minor(t->rdev),
+			     (unsigned long long)t->size);
+	else
+		n = asprintf(&line, "file:%llu:%llu:%llu", (unsigned long long)t->dev,
+			     (unsigned long long)t->ino, (unsigned long long)t->size);
+	if (n >= 0 && t->blockdev) {
+		char *more = NULL;
+
+		/* What a loop device or partition stands on is part of it. */
+		if (b->kind == BACKING_FILE)
+			n = asprintf(&more, "%s@file:%llu:%llu+%llu", line,
+				     (unsigned long long)b->dev,
+				     (unsigned long long)b->ino,
+				     (unsigned long long)b->base);
+		else
+			n = asprintf(&more, "%s@blk:%u:%u+%llu", line, major(b->dev),
+				     minor(b->dev), (unsigned long long)b->base);
+		free(line);
+		line = n >= 0 ? more : NULL;
+	}
+	return n >= 0 ? line : NULL;
+}
+
+const char *target_canonical_path(const struct target *t)
+{
+	return t->canonical ? t->canonical : t->path;
 }
 
 int target_probe_signature(struct target *t, char *what, size_t whatlen)
@@ -321,20 +710,6 @@ int target_probe_signature(struct target *t, char *what, size_t whatlen)
 	}
 	blkid_free_probe(pr);
 	return r;
-}
-
-bool target_same_object(const struct target *a, const struct target *b)
-{
-	if (!a->exists || !b->exists) {
-		if (a->exists || b->exists)
-			return false;
-		return !strcmp(a->canonical, b->canonical);
-	}
-	if (a->blockdev != b->blockdev)
-		return false;
-	if (a->blockdev)
-		return a->rdev == b->rdev;
-	return a->dev == b->dev && a->ino == b->ino;
 }
 
 const char *target_path(const struct target *t)

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 struct target;
 
@@ -28,22 +29,101 @@ enum target_role {
 	TARGET_DEST,		/* written; block devices opened O_EXCL */
 };
 
+enum {
+	TARGET_BUFFERED = 1 << 0,	/* no O_DIRECT */
+	/*
+	 * A destination device opened without O_EXCL: the caller already
+	 * holds its whole disk exclusively (a partition of a disk that is
+	 * itself a destination), which keeps everyone else out.
+	 */
+	TARGET_SHARED = 1 << 1,
+};
+
 /*
- * Open @path. With @buffered, no O_DIRECT. Without it, an O_DIRECT open
- * that fails with EINVAL is retried buffered (target_fell_back() tells).
+ * Open @path. With TARGET_BUFFERED, no O_DIRECT. Without it, an O_DIRECT
+ * open that fails with EINVAL is retried buffered (target_fell_back()
+ * tells). When @expect is given (the path's stat(2) from an earlier
+ * look), the opened object must be that one: a path that changed in
+ * between is refused (-ESTALE), so each argument is judged once.
  * Returns 0 or -errno: -ENOENT (source missing, or destination directory
  * missing), -EBUSY (destination device in use), -EINVAL (not a block
- * device or regular file), others from open(2)/ioctl(2).
+ * device or regular file), -EACCES (a new file's directory is not
+ * writable), others from open(2)/ioctl(2).
  */
-int target_open(const char *path, enum target_role role, bool buffered,
-		struct target **out, char *err, size_t errlen);
+int target_open(const char *path, enum target_role role, unsigned flags,
+		const struct stat *expect, struct target **out, char *err,
+		size_t errlen);
 void target_close(struct target *t);
 
 /*
  * For a destination file: create it if missing (0666 & ~umask) and extend
  * it to @end bytes if shorter. Never truncates. No-op for block devices.
+ * target_unprepare() takes it back (removes what was created, truncates
+ * back what was extended), for a run refused after all.
  */
 int target_prepare(struct target *t, uint64_t end, char *err, size_t errlen);
+void target_unprepare(struct target *t);
+/* Was the file created by target_prepare()? */
+bool target_created(const struct target *t);
+
+/*
+ * The storage underneath (SPEC §1: overlap and "in use" are judged on it,
+ * not on names): a partition stands on its whole disk from its start, a
+ * loop device on its backing file (or device) from its offset, through
+ * any depth. Two targets share storage when their backings are the same
+ * object; target byte X is backing byte base + X.
+ */
+enum target_backing_kind {
+	BACKING_FILE,		/* a regular file: dev, ino */
+	BACKING_DISK,		/* a block device with nothing known below: rdev */
+	BACKING_NEW,		/* a file to be created: its canonical path */
+};
+
+struct target_backing {
+	enum target_backing_kind kind;
+	dev_t dev;		/* FILE: st_dev; DISK: the device number */
+	ino_t ino;		/* FILE only */
+	uint64_t base;		/* offset of the target's byte 0 */
+	const char *name;	/* a path naming it, for messages */
+};
+
+const struct target_backing *target_backing(const struct target *t);
+
+/*
+ * Do @a and @b stand on the same storage? When they do, *@a_base and
+ * *@b_base are the offsets of their byte 0 on it.
+ */
+bool target_same_storage(const struct target *a, const struct target *b,
+			 uint64_t *a_base, uint64_t *b_base);
+
+/* Is block device @rdev a partition? Then *@disk is its whole disk. */
+bool target_partition_of(dev_t rdev, dev_t *disk);
+
+/* Is the block device @rdev @t itself or one it stands on? */
+bool target_stands_on(const struct target *t, dev_t rdev);
+
+/*
+ * Is [offset, offset + length) of @t in use through another device: a
+ * loop device over the same storage (partitions included) that is
+ * mounted or held exclusively, and that is not one @ours(rdev) claims?
+ * Returns 0 when free, -EBUSY with "PATH: why" in @err when in use.
+ */
+int target_check_users(const struct target *t, uint64_t offset, uint64_t length,
+		       bool (*ours)(dev_t rdev, void *ctx), void *ctx,
+		       char *err, size_t errlen);
+
+/*
+ * One line naming what @t is now, for the resume map: kind, device and
+ * inode numbers, size, and what it stands on. Malloc'ed; NULL on ENOMEM
+ * or for a file that does not exist yet.
+ */
+char *target_object_line(const struct target *t);
+
+/* The absolute path without symlinks (a missing file: realpath(dir)/name). */
+const char *target_canonical_path(const struct target *t);
+
+/* Is the opened file the one that stat(2) described? */
+bool target_is_stat(const struct target *t, const struct stat *st);
 
 /*
  * Look for a filesystem, RAID member or partition table (libblkid).
@@ -51,12 +131,6 @@ int target_prepare(struct target *t, uint64_t end, char *err, size_t errlen);
  * 0 when none, -errno on failure. Regular files always return 0.
  */
 int target_probe_signature(struct target *t, char *what, size_t whatlen);
-
-/*
- * True when @a and @b are the same file or device: then regions on them
- * must not overlap. A missing destination file compares by path.
- */
-bool target_same_object(const struct target *a, const struct target *b);
 
 const char *target_path(const struct target *t);
 int target_fd(const struct target *t);		/* O_DIRECT unless fell back */

@@ -93,11 +93,14 @@ same() {
 	# readable: a comment, a header, the job, what is done, a checksum
 	run -0 cat "$M"
 	[[ ${lines[0]} == "#"* ]] || fail "no leading comment: $output"
-	assert_line "kcopy-map 1"
+	assert_line "kcopy-map 2"
 	assert_line "job 0 copy src $SF 0 $((8 * MiB)) dst $DF 0 $((8 * MiB))"
+	# what the names are: device, inode and size of each file
+	assert_line --regexp "^objects 0 file:[0-9]+:[0-9]+:$((8 * MiB)) file:[0-9]+:[0-9]+:$((8 * MiB))\$"
 	assert_line "done 0 0 $((8 * MiB))"
 	assert_line --regexp '^end [0-9a-f]+$'
-	[ ! -e "$M.tmp" ]
+	# no temporary file left beside it
+	! compgen -G "$M.tmp*" >/dev/null || fail "left behind: $(compgen -G "$M.tmp*")"
 	# the re-run: success, everything skipped, no read or write at all
 	: >"$SCRATCH/src.log"
 	: >"$SCRATCH/dst.log"
@@ -123,7 +126,7 @@ same() {
 		# stratified: one point in each 60 ms slice of 0-600 ms
 		ms=$((pt * 60 + RANDOM % 60))
 		restore "$D" "$D_ORIG"
-		rm -f "$M" "$M.tmp"
+		rm -f "$M" "$M".tmp*
 		kill_point "$ms" -q --rate=64M --map="$M" "$S" "$D"
 		rerun_ok "seed=$SEED kill at $ms ms" -q --rate=64M --map="$M" "$S" "$D"
 		same "seed=$SEED kill at $ms ms" "$S" 0 "$D" 0 32M
@@ -150,7 +153,7 @@ same() {
 		# 2.3-2.9 s: after the first saves (every ~1 s), before the end (~3 s)
 		ms=$((2300 + pt * 200 + RANDOM % 200))
 		restore "$D" "$D_ORIG"
-		rm -f "$M" "$M.tmp"
+		rm -f "$M" "$M".tmp*
 		start_kcopy -q --rate=16M --map="$M" "$S" "$D"
 		sleep "$(seconds_of_ms "$ms")"
 		# a map was saved within the bounded interval, while the copy runs
@@ -190,7 +193,7 @@ EOF
 		restore "$D1" "$D1_ORIG"
 		restore "$D2" "$D2_ORIG"
 		restore "$D3" "$D3_ORIG"
-		rm -f "$M" "$M.tmp"
+		rm -f "$M" "$M".tmp*
 		kill_point "$ms" -q --rate=64M --map="$M" --job-file="$jf"
 		killed=$((killed + KILLED))
 		rerun_ok "seed=$SEED job file, kill at $ms ms" -q --rate=64M --map="$M" --job-file="$jf"
@@ -274,7 +277,7 @@ EOF
 	{ cat "$M.good"; echo "done 0 0 4096"; } >"$M"
 	refused "$S" "$D"
 	# another format version
-	sed 's/^kcopy-map 1$/kcopy-map 2/' "$M.good" >"$M"
+	sed 's/^kcopy-map 2$/kcopy-map 1/' "$M.good" >"$M"
 	refused "$S" "$D"
 	# not a map at all
 	head -c 4096 /dev/urandom >"$M"

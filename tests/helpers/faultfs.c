@@ -27,6 +27,13 @@
  *  --size        create PATH if missing and set its size to BYTES at start.
  *  --delay-us    sleep USEC microseconds before serving each read/write.
  *  --fsync-fail  fsync/fdatasync of the file returns EIO.
+ *  --faults=PATH the faults in force come from the file PATH instead, and
+ *                change while mounted: PATH is looked at before every
+ *                request and re-read when it changed (replace it with a
+ *                rename). One fault a line: "read-fail OFF+LEN[,...]",
+ *                "write-fail OFF+LEN[,...]", "fsync-fail"; a missing or
+ *                empty file means no faults. The mount (and so the file's
+ *                device and inode numbers) stays the same.
  *  --no-fallocate  fallocate returns EOPNOTSUPP.
  *
  * Numbers are decimal bytes (0x hex accepted) with optional suffix
@@ -78,12 +85,16 @@ static struct {
 	char *log;
 	char *size;
 	char *delay;
+	char *faults;
 	int fsync_fail;
 	int no_fallocate;
 	int show_help;
 } opts;
 
 static struct range_list read_fail, write_fail;
+/* Held while the fault lists are read or replaced (--faults). */
+static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stat faults_seen = { .st_ino = (ino_t)-1 }; /* force a first read */
 static int img_fd = -1;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -100,6 +111,7 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--size=%s", size),
 	OPT("--delay-us=%s", delay),
 	OPT("--fsync-fail", fsync_fail),
+	OPT("--faults=%s", faults),
 	OPT("--no-fallocate", no_fallocate),
 	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
 	FUSE_OPT_KEY("--write-fail=", KEY_WRITE_FAIL),
@@ -114,7 +126,7 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
 		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
 		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
-		"       [--fsync-fail] [--no-fallocate] MOUNTPOINT\n",
+		"       [--fsync-fail] [--no-fallocate] [--faults=PATH] MOUNTPOINT\n",
 		prog);
 }
 
@@ -218,6 +230,53 @@ static int overlaps(const struct range_list *l, uint64_t off, uint64_t len)
 			return 1;
 	}
 	return 0;
+}
+
+/* --faults: re-read PATH if it changed since the last request. */
+static void reload_faults(void)
+{
+	struct stat st = { 0 };
+	char line[4096];
+	FILE *f;
+
+	if (!opts.faults)
+		return;
+	if (stat(opts.faults, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	if (st.st_ino == faults_seen.st_ino && st.st_size == faults_seen.st_size &&
+	    st.st_mtim.tv_sec == faults_seen.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == faults_seen.st_mtim.tv_nsec)
+		return;
+	faults_seen = st;
+	read_fail.n = write_fail.n = 0;
+	opts.fsync_fail = 0;
+	f = fopen(opts.faults, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "read-fail ", 10))
+			add_ranges(&read_fail, line + 10, "read-fail");
+		else if (!strncmp(line, "write-fail ", 11))
+			add_ranges(&write_fail, line + 11, "write-fail");
+		else if (!strcmp(line, "fsync-fail"))
+			opts.fsync_fail = 1;
+		else if (line[0] && line[0] != '#')
+			fprintf(stderr, "faultfs: %s: unknown fault '%s'\n",
+				opts.faults, line);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* Does the request hit a fault of @l? (fsync: @l NULL, the fsync fault) */
+static int faulty(const struct range_list *l, uint64_t off, uint64_t len)
+{
+	int hit;
+
+	pthread_mutex_lock(&faults_lock);
+	reload_faults();
+	hit = l ? overlaps(l, off, len) : opts.fsync_fail;
+	pthread_mutex_unlock(&faults_lock);
+	return hit;
 }
 
 static void log_line(const char *fmt, ...)
@@ -350,7 +409,7 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 	(void)fi;
 	log_line("R %jd %zu\n", (intmax_t)off, size);
 	maybe_delay();
-	if (overlaps(&read_fail, (uint64_t)off, size))
+	if (faulty(&read_fail, (uint64_t)off, size))
 		return -EIO;
 	while (done < size) {
 		ssize_t n = pread(img_fd, buf + done, size - done, off + (off_t)done);
@@ -375,7 +434,7 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)fi;
 	log_line("W %jd %zu\n", (intmax_t)off, size);
 	maybe_delay();
-	if (overlaps(&write_fail, (uint64_t)off, size))
+	if (faulty(&write_fail, (uint64_t)off, size))
 		return -EIO;
 	while (done < size) {
 		ssize_t n = pwrite(img_fd, buf + done, size - done, off + (off_t)done);
@@ -407,7 +466,7 @@ static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
 	if (opts.no_fallocate)
 		return -EOPNOTSUPP;
 	if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) &&
-	    overlaps(&write_fail, (uint64_t)off, (uint64_t)len))
+	    faulty(&write_fail, (uint64_t)off, (uint64_t)len))
 		return -EIO;
 	return fallocate(img_fd, mode, off, len) < 0 ? -errno : 0;
 }
@@ -418,7 +477,7 @@ static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)datasync;
 	(void)fi;
 	log_line("S 0 0\n");
-	if (opts.fsync_fail)
+	if (faulty(NULL, 0, 0))
 		return -EIO;
 	return fdatasync(img_fd) < 0 ? -errno : 0;
 }
