@@ -925,6 +925,68 @@ static int settle_map_objects(struct run *run)
 	return r;
 }
 
+/*
+ * A later stage may stand on what an earlier one writes (copy A to D; wait;
+ * copy D to E, or a zero over part of D). Whatever an earlier job will
+ * write again in this run, every later job that reads or writes the same
+ * bytes must do again too, or the re-run would end with the stages' bytes
+ * in the wrong order. Jobs are in stage order, so this cascades.
+ */
+static int forget_overlap(struct run *run, size_t k, const struct kc_io_region *w,
+			  uint64_t start, uint64_t end)
+{
+	const struct plan_job *pk = &run->plan->jobs[k];
+	uint64_t wbase, rbase, lo, hi, off;
+	unsigned r;
+	int rc = 0;
+
+	for (r = 0; r <= pk->num_dests && rc == 0; r++) {
+		const struct kc_io_region *rg = r == 0 ? &pk->source : &pk->dests[r - 1];
+
+		if ((r == 0 && pk->zero) ||
+		    !target_same_storage(w->target, rg->target, &wbase, &rbase))
+			continue;
+		/* Where the rewritten bytes and this region meet, on the storage. */
+		lo = wbase + w->offset + start;
+		hi = wbase + w->offset + end;
+		off = rbase + rg->offset;
+		if (lo < off)
+			lo = off;
+		if (hi > off + rg->count)
+			hi = off + rg->count;
+		if (lo < hi)
+			rc = map_forget(run->map, k, lo - off, hi - lo);
+	}
+	return rc;
+}
+
+static int redo_later_stages(struct run *run)
+{
+	const struct plan *plan = run->plan;
+	uint64_t start, end, pos;
+	size_t j, k;
+	unsigned d;
+	int r = 0;
+
+	for (j = 0; run->map && j < plan->nr_jobs && r == 0; j++) {
+		const struct plan_job *pj = &plan->jobs[j];
+
+		for (pos = 0; r == 0 && map_next_undone(run->map, j, pos, &start, &end);
+		     pos = end) {
+			for (k = j + 1; k < plan->nr_jobs && r == 0; k++) {
+				if (plan->jobs[k].group == pj->group)
+					continue;
+				for (d = 0; d < pj->num_dests && r == 0; d++)
+					if (start < pj->dests[d].count)
+						r = forget_overlap(run, k, &pj->dests[d], start,
+								   end < pj->dests[d].count ?
+								   end : pj->dests[d].count);
+			}
+		}
+	}
+	return r;
+}
+
 /* Jobs that run at once, and the most destinations of one, for the ring. */
 static void group_widths(const struct plan *plan, unsigned *max_jobs,
 			 unsigned *max_dests)
@@ -984,6 +1046,8 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 		r = plan_prepare(run->plan, err, errlen);
 	if (r == 0)
 		r = settle_map_objects(run);
+	if (r == 0)
+		r = redo_later_stages(run);
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (r < 0)

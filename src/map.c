@@ -572,6 +572,26 @@ bool map_next_done(const struct map *map, size_t job, uint64_t offset,
 	return false;
 }
 
+bool map_next_undone(const struct map *map, size_t job, uint64_t offset,
+		     uint64_t *start, uint64_t *end)
+{
+	const struct map_job *mj = &map->jobs[job];
+	uint64_t done_start, done_end;
+
+	offset += range_set_covered_at(&mj->done, offset);
+	if (offset >= mj->length)
+		return false;
+	*start = offset;
+	*end = map_next_done(map, job, offset, &done_start, &done_end) ?
+	       done_start : mj->length;
+	return true;
+}
+
+int map_forget(struct map *map, size_t job, uint64_t offset, uint64_t length)
+{
+	return range_set_remove(&map->jobs[job].done, offset, offset + length);
+}
+
 uint64_t map_failed_bytes(const struct map *map, size_t job)
 {
 	return range_set_bytes(&map->jobs[job].failed);

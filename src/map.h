@@ -84,6 +84,19 @@ uint64_t map_done_at(const struct map *map, size_t job, uint64_t offset);
 bool map_next_done(const struct map *map, size_t job, uint64_t offset,
 		   uint64_t *start, uint64_t *end);
 
+/*
+ * The next range of @job at or after @offset that is not done: true and
+ * [*start, *end), or false when everything from @offset on is done.
+ */
+bool map_next_undone(const struct map *map, size_t job, uint64_t offset,
+		     uint64_t *start, uint64_t *end);
+
+/*
+ * [offset, offset + length) of @job is no longer done (what it read or
+ * wrote is being redone by an earlier job). 0 or -ENOMEM.
+ */
+int map_forget(struct map *map, size_t job, uint64_t offset, uint64_t length);
+
 /* Bytes of @job that the map holds as failed. */
 uint64_t map_failed_bytes(const struct map *map, size_t job);
 

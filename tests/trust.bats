@@ -121,6 +121,24 @@ part_disk() {
 	kc 0 --map="$M" --job-file="$SCRATCH/jobs"
 	[ "$(jq_ 'd["jobs"][0]["bytes_skipped"]')" -gt 0 ]
 	run -0 grep -E "^W $((1 * MiB)) " "$SCRATCH/dst.log"
+	# ...and the later stage that zeroed it is done again after it
+	assert_zero_range "$D" 1M 4K
+	assert_same_range "$SCRATCH/src.img" 0 "$D" 0 1M
+}
+
+@test "a range an earlier stage redoes is redone by the later stages that read or write it" {
+	make_file "$SCRATCH/src.img" 4M random
+	faulty_file D mid 4M
+	make_file "$SCRATCH/out.img" 4M random
+	printf 'copy -i %s %s\nwait\ncopy %s %s\n' "$SCRATCH/src.img" "$D" "$D" \
+		"$SCRATCH/out.img" >"$SCRATCH/jobs"
+	set_faults "write-fail 1M+4K"
+	kc 1 --map="$M" --job-file="$SCRATCH/jobs"
+	[ "$(jq_ 'd["jobs"][1]["write_err"]')" -eq 0 ]
+	set_faults
+	kc 0 --map="$M" --job-file="$SCRATCH/jobs"
+	cmp "$SCRATCH/src.img" "$D"
+	cmp "$SCRATCH/src.img" "$SCRATCH/out.img"
 }
 
 @test "a destination deleted after a run is copied again in full, whatever the map says" {
