@@ -1048,6 +1048,16 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 		r = settle_map_objects(run);
 	if (r == 0)
 		r = redo_later_stages(run);
+	/*
+	 * Saved before the first I/O, so that a crash from here on leaves a
+	 * map that knows the files just created (and claims nothing of them).
+	 */
+	if (r == 0 && run->map) {
+		r = map_commit(run->map);
+		if (r < 0)
+			snprintf(err, errlen, "%s: cannot save the map: %s",
+				 o->map_file, strerror(-r));
+	}
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (r < 0)

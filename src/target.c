@@ -40,6 +40,7 @@ struct target {
 	dev_t dev;
 	ino_t ino;
 	dev_t rdev;
+	struct timespec mtime;	/* a source file's, for the map */
 	uint64_t size;
 	unsigned block_size;
 	bool zoned_hm;
@@ -527,6 +528,7 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 	t->dev = st.st_dev;
 	t->ino = st.st_ino;
 	t->rdev = st.st_rdev;
+	t->mtime = st.st_mtim;
 	t->canonical = realpath(path, NULL);
 	if (t->blockdev) {
 		r = inspect_blockdev(t, err, errlen);
@@ -643,6 +645,12 @@ char *target_object_line(const struct target *t)
 	if (t->blockdev)
 		n = asprintf(&line, "blk:%u:%u:%llu", major(t->rdev), minor(t->rdev),
 			     (unsigned long long)t->size);
+	else if (t->role == TARGET_SOURCE)
+		/* A source file changed since the map was made is another file. */
+		n = asprintf(&line, "file:%llu:%llu:%llu:%lld.%09ld",
+			     (unsigned long long)t->dev, (unsigned long long)t->ino,
+			     (unsigned long long)t->size, (long long)t->mtime.tv_sec,
+			     t->mtime.tv_nsec);
 	else
 		n = asprintf(&line, "file:%llu:%llu:%llu", (unsigned long long)t->dev,
 			     (unsigned long long)t->ino, (unsigned long long)t->size);

@@ -114,7 +114,8 @@ int target_check_users(const struct target *t, uint64_t offset, uint64_t length,
 
 /*
  * One line naming what @t is now, for the resume map: kind, device and
- * inode numbers, size, and what it stands on. Malloc'ed; NULL on ENOMEM
+ * inode numbers, size (and a source file's modification time), and what
+ * it stands on. Malloc'ed; NULL on ENOMEM
  * or for a file that does not exist yet.
  */
 char *target_object_line(const struct target *t);

@@ -96,7 +96,7 @@ same() {
 	assert_line "kcopy-map 2"
 	assert_line "job 0 copy src $SF 0 $((8 * MiB)) dst $DF 0 $((8 * MiB))"
 	# what the names are: device, inode and size of each file
-	assert_line --regexp "^objects 0 file:[0-9]+:[0-9]+:$((8 * MiB)) file:[0-9]+:[0-9]+:$((8 * MiB))\$"
+	assert_line --regexp "^objects 0 file:[0-9]+:[0-9]+:$((8 * MiB)):[0-9]+\.[0-9]{9} file:[0-9]+:[0-9]+:$((8 * MiB))\$"
 	assert_line "done 0 0 $((8 * MiB))"
 	assert_line --regexp '^end [0-9a-f]+$'
 	# no temporary file left beside it

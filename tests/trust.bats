@@ -168,6 +168,32 @@ part_disk() {
 	[[ $stderr == *"belongs to other"* ]] || fail "$stderr"
 }
 
+@test "a source file written to since the map was saved is another file: refused" {
+	make_file "$SCRATCH/src.img" 4M random
+	kc 0 --map="$M" "$SCRATCH/src.img" "$SCRATCH/dst.img"
+	printf 'new' | dd of="$SCRATCH/src.img" bs=1 seek=2000000 conv=notrunc status=none
+	kc 2 --map="$M" "$SCRATCH/src.img" "$SCRATCH/dst.img"
+	rm "$M"
+	kc 0 --map="$M" "$SCRATCH/src.img" "$SCRATCH/dst.img"
+	cmp "$SCRATCH/src.img" "$SCRATCH/dst.img"
+}
+
+@test "the map is saved before the first I/O: a crash then leaves a map that knows the new files" {
+	make_file "$SCRATCH/src.img" 4M random
+	"$KCOPY" -q --rate=64K --map="$M" "$SCRATCH/src.img" "$SCRATCH/new.img" 3>&- &
+	local pid=$! i
+	register_cleanup pid "$pid"
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^objects 0 .* file:' "$M" 2>/dev/null && break
+		sleep 0.05
+	done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	run -0 grep -E '^objects 0 file:.* file:[0-9]+:[0-9]+:4194304$' "$M"
+	kc 0 --map="$M" "$SCRATCH/src.img" "$SCRATCH/new.img"
+	cmp "$SCRATCH/src.img" "$SCRATCH/new.img"
+}
+
 # --- 7: the map loader ----------------------------------------------------------
 
 @test "maps without a full identity, with signs or ranges outside their job are refused, nothing written" {
