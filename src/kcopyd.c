@@ -77,10 +77,18 @@ enum sub_phase {
 	PH_VERIFY_DEST,		/* verify: read a destination into the second */
 };
 
+/* How a finished chunk counts in the job's byte counters. */
+enum chunk_kind {
+	CHUNK_DATA,		/* read and written as data */
+	CHUNK_ZERO,		/* zeroed: offload or zero writes */
+	CHUNK_SKIP,		/* not touched: known zero on the destinations */
+};
+
 struct sub_job {
 	struct list_head list;
 	struct kc_job *job;
 	enum sub_phase phase;
+	enum chunk_kind kind;
 	uint64_t offset;	/* chunk, relative to the job */
 	uint64_t count;
 	char *buf;		/* pool slot, or the shared zero buffer */
@@ -126,6 +134,7 @@ struct kc_job {
 	bool offload;			/* zero with write-zeroes */
 	bool sparse_offload;		/* sparse zero chunks with write-zeroes */
 	bool sparse_wrote_zeros;	/* some zero chunk went as zero writes */
+	bool sparse_zeroed;		/* some zero chunk was zeroed */
 	bool seek_holes;		/* sparse file source: find holes */
 	uint64_t data_start, data_end;	/* sparse: next data run, relative */
 	bool offload_fell_back;
@@ -167,6 +176,7 @@ struct kc_client {
 	unsigned depth;			/* of the ring, as granted */
 	uint64_t stall_since;		/* ns: io_submit refusing everything */
 	bool submit_stalled;		/* ...for SUBMIT_STALL_NS: I/O failed */
+	uint64_t end_hold_until;	/* ns: ended jobs wait for the rate debt */
 
 	struct list_head callback_jobs;
 	struct list_head complete_jobs;
@@ -525,6 +535,7 @@ static bool claim_chunk(struct sub_job *sub)
 	job->progress += sub->count;
 
 	sub->pending = 0;
+	sub->kind = job->zero ? CHUNK_ZERO : CHUNK_DATA;
 	sub->verify_dest = 0;
 	sub->read_failed = sub->failed = false;
 	sub->retry_mask = 0;
@@ -543,11 +554,12 @@ static void start_zero_chunk(struct sub_job *sub)
 	struct kc_client *kc = job->kc;
 
 	if (job->flags & KC_DEST_IS_ZERO) {
-		job->bytes_skipped += sub->count;
+		sub->kind = CHUNK_SKIP;
 		push(&kc->complete_jobs, sub);
 		return;
 	}
-	job->bytes_zeroed += sub->count;
+	sub->kind = CHUNK_ZERO;
+	job->sparse_zeroed = true;
 	if (!job->sparse_offload)
 		job->sparse_wrote_zeros = true;
 	sub->phase = job->sparse_offload ? PH_OFFLOAD : PH_WRITE;
@@ -586,8 +598,15 @@ static void segment_complete(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
 
-	if (!sub->failed)
+	if (!sub->failed) {
 		chunk_done(job, sub->offset, sub->count);
+		if (sub->kind == CHUNK_DATA)
+			job->bytes_data += sub->count;
+		else if (sub->kind == CHUNK_ZERO)
+			job->bytes_zeroed += sub->count;
+		else
+			job->bytes_skipped += sub->count;
+	}
 	sub->phase = PH_IDLE;
 	if (claim_chunk(sub)) {
 		dispatch_sub_job(sub);
@@ -1075,8 +1094,6 @@ static void phase_done(struct sub_job *sub)
 			start_zero_chunk(sub);
 			return;
 		}
-		if (job->flags & KC_SPARSE)
-			job->bytes_data += sub->count;
 		sub->phase = PH_WRITE;
 		push(&kc->io_jobs, sub);
 		return;
@@ -1156,7 +1173,9 @@ static void complete_retry(struct sub_job *sub, struct iocb *io, long res)
 		rg = region == KC_REGION_SOURCE ? &job->source : &job->dests[region];
 		if (region == KC_REGION_SOURCE)	/* never stale memory */
 			memset(sub->buf + (off - rg->offset - sub->offset), 0, len);
-		record_error(job, region, off, len, res < 0 ? (int)-res : EIO);
+		/* A read that ends early without an error: past the end now. */
+		record_error(job, region, off, len, res < 0 ? (int)-res :
+			     region == KC_REGION_SOURCE ? KC_ESHRANK : EIO);
 		if (!(job->flags & KC_IGNORE_ERROR))
 			sub->failed = true;
 		if (region != KC_REGION_SOURCE && (job->flags & KC_WRITE_SEQ))
@@ -1298,6 +1317,9 @@ static void job_end(struct kc_job *job)
 		verify_tails(job);
 	coalesce_errors(job);
 	job->interrupted = job->kc->stopping && job->bytes_done < job->count;
+	/* What an error kept it from reaching was not touched in this run. */
+	if (!job->interrupted)
+		job->bytes_skipped = job->count - job->bytes_data - job->bytes_zeroed;
 	job->ended = true;
 	job->end_ns = kc_now_ns();
 	job->kc->nr_jobs--;
@@ -1452,7 +1474,7 @@ static enum kc_zero_method zero_method(const struct kc_job *job)
 	if (job->zero)
 		return job->offload && !job->offload_fell_back ?
 		       KC_ZERO_OFFLOAD : KC_ZERO_WRITE;
-	if (!job->bytes_zeroed)		/* no zero run was written */
+	if (!job->sparse_zeroed)	/* no zero run was written */
 		return KC_ZERO_NONE;
 	return job->sparse_wrote_zeros ? KC_ZERO_WRITE : KC_ZERO_OFFLOAD;
 }
@@ -1547,10 +1569,28 @@ static void process_io_jobs(struct kc_client *kc)
 	}
 }
 
+/*
+ * A job ends only once the rate cap's debt is paid: its last chunk went
+ * out on credit, and --rate is a cap on the whole run, short ones too.
+ */
+static bool rate_debt_holds(struct kc_client *kc)
+{
+	uint64_t now, wait;
+
+	if (kc->stopping)
+		return false;
+	now = kc_now_ns();
+	wait = throttle_rate_debt_ns(kc->throttle, now);
+	kc->end_hold_until = wait ? now + wait : 0;
+	return wait != 0;
+}
+
 static void process_callbacks(struct kc_client *kc)
 {
 	struct kc_job *job;
 
+	if (!list_empty(&kc->callback_jobs) && rate_debt_holds(kc))
+		return;
 	while (!list_empty(&kc->callback_jobs)) {
 		job = list_first_entry(&kc->callback_jobs, struct kc_job, list);
 		list_del(&job->list);
@@ -1637,7 +1677,11 @@ static void reap(struct kc_client *kc, uint64_t timeout_ns)
 
 static bool work_pending(const struct kc_client *kc)
 {
-	return !list_empty(&kc->callback_jobs) || !list_empty(&kc->complete_jobs) ||
+	bool held = kc->end_hold_until && !kc->stopping &&
+		    kc_now_ns() < kc->end_hold_until;
+
+	return (!list_empty(&kc->callback_jobs) && !held) ||
+	       !list_empty(&kc->complete_jobs) ||
 	       (!list_empty(&kc->io_jobs) && (!kc->throttle_until || kc->stopping)) ||
 	       (aio_ring_queued(kc->ring) && !kc->stall_since);
 }
@@ -1653,6 +1697,9 @@ static uint64_t loop_wait(const struct kc_client *kc, uint64_t now,
 	if (kc->throttle_until)
 		wait = min_u64(wait, kc->throttle_until > now ?
 				     kc->throttle_until - now : 0);
+	if (kc->end_hold_until)
+		wait = min_u64(wait, kc->end_hold_until > now ?
+				     kc->end_hold_until - now : 0);
 	return wait;
 }
 
@@ -1748,7 +1795,8 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 				       next_tick - now : 0);
 		if (aio_ring_in_flight(kc->ring)) {
 			reap(kc, wait);
-		} else if (kc->throttle_until || kc->stall_since) {
+		} else if (kc->throttle_until || kc->stall_since ||
+			   kc->end_hold_until) {
 			struct timespec ts = {
 				.tv_sec = (time_t)(wait / 1000000000ull),
 				.tv_nsec = (long)(wait % 1000000000ull),

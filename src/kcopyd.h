@@ -47,6 +47,8 @@ enum {
 
 /* The error of a verify mismatch: the data read back is not what it must be. */
 #define KC_EMISMATCH EBADMSG
+/* The error of a source read that ended early: the source shrank. */
+#define KC_ESHRANK ENODATA
 
 struct kc_client;
 struct kc_job;
@@ -70,6 +72,7 @@ struct kc_error_range {
 	uint64_t offset;	/* absolute byte offset in that file or device */
 	uint64_t length;
 	int error;		/* positive errno */
+	bool flush;		/* the flush of that region failed, not an I/O */
 };
 
 enum kc_zero_method {
@@ -84,9 +87,15 @@ struct kc_job_stats {
 	uint64_t length;	/* the job's length (longest region) */
 	uint64_t bytes_done;	/* processed bytes, in any order */
 	uint64_t done_prefix;	/* processed without a gap from the start */
-	uint64_t bytes_data;	/* with KC_SPARSE: written as data */
-	uint64_t bytes_zeroed;	/* with KC_SPARSE: zero runs zeroed */
-	uint64_t bytes_skipped;	/* holes/zero runs skipped, or resumed */
+	/*
+	 * In this run: read and written as data; zeroed (offload or zero
+	 * writes); not touched (resumed, skipped as known zero, or not
+	 * reached after an error). Once the job ended and was not
+	 * interrupted they add up to length.
+	 */
+	uint64_t bytes_data;
+	uint64_t bytes_zeroed;
+	uint64_t bytes_skipped;
 	enum kc_zero_method zero_method;
 	const struct kc_error_range *errors;	/* sorted, coalesced at the end */
 	size_t nr_errors;

@@ -559,7 +559,7 @@ static void map_checkpoint(struct run *run)
 	if (!run->map)
 		return;
 	run->last_commit_ns = kc_now_ns();
-	plan_flush(run->plan, record_flush_failure, run);
+	plan_flush(run->plan, PLAN_ALL_GROUPS, record_flush_failure, run);
 	for (i = 0; i < run->plan->nr_jobs; i++) {
 		if (run->kjobs[i])
 			kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
@@ -666,6 +666,24 @@ static int queue_group(struct run *run, unsigned group)
 	return 0;
 }
 
+/*
+ * A stage's destinations are flushed when it ends: its jobs' time and
+ * rate include their flush, and the next stage starts on stable data.
+ */
+static void flush_group(struct run *run, unsigned group)
+{
+	uint64_t now;
+	size_t i;
+
+	if (!run->opts->flush && !run->map)
+		return;
+	plan_flush(run->plan, (int)group, record_flush_failure, run);
+	now = kc_now_ns();
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		if (run->plan->jobs[i].group == group)
+			run->rjobs[i].flushed_ns = now;
+}
+
 static int run_groups(struct run *run)
 {
 	unsigned g;
@@ -678,6 +696,7 @@ static int run_groups(struct run *run)
 		r = kc_client_run(run->kc, tick, run, TICK_MS);
 		if (r < 0)
 			return r;
+		flush_group(run, g);
 		if (kc_client_stopped(run->kc))
 			break;
 	}
@@ -709,7 +728,8 @@ static void record_flush_failure(const struct target *t, int error, void *ctx)
 		rj = &run->rjobs[i];
 		for (d = 0; d < pj->num_dests; d++) {
 			struct kc_error_range fe = {
-				(int)d, pj->dests[d].offset, pj->dests[d].count, error };
+				(int)d, pj->dests[d].offset, pj->dests[d].count, error,
+				true };
 
 			if (pj->dests[d].target != t || has_extra(rj, &fe))
 				continue;
@@ -767,7 +787,7 @@ static int run_verify(struct run *run)
 			continue;
 		kc_job_stats(vjobs[i], &vs);
 		if (vs.interrupted)
-			run->rjobs[i].verified = -1;
+			run->rjobs[i].verified = 2;	/* cut short */
 		else if (vs.read_err || vs.write_err)
 			run->rjobs[i].verified = 0;
 		add_extra_errors(&run->rjobs[i], vs.errors, vs.nr_errors);
@@ -834,7 +854,7 @@ static void final_flush(struct run *run)
 	if (run->map)
 		map_checkpoint(run);	/* flushes, records what failed */
 	else
-		plan_flush(run->plan, record_flush_failure, run);
+		plan_flush(run->plan, PLAN_ALL_GROUPS, record_flush_failure, run);
 }
 
 static int finish(struct run *run)
@@ -851,6 +871,8 @@ static int finish(struct run *run)
 	progress_clear(run->progress);
 	if (!run->opts->quiet)
 		report_human(stderr, run->rjobs, run->plan->nr_jobs, seconds, status);
+	else	/* -q never hides an error */
+		report_errors(stderr, run->rjobs, run->plan->nr_jobs);
 	code = exit_code(status);
 	if (run->opts->json && report_json(stdout, run->rjobs, run->plan->nr_jobs,
 					   seconds, status) < 0) {

@@ -814,7 +814,26 @@ char *plan_job_objects(const struct plan *plan, size_t j)
 	return close_line(f, &buf, ok);
 }
 
-int plan_flush(struct plan *plan,
+/* Does a job of @group (or of any, for PLAN_ALL_GROUPS) write @pt? */
+static bool written_in_group(const struct plan *plan, const struct plan_target *pt,
+			     int group)
+{
+	const struct plan_job *job;
+	size_t j;
+	unsigned d;
+
+	if (!pt->written || group == PLAN_ALL_GROUPS)
+		return pt->written;
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		for (d = 0; job->group == (unsigned)group && d < job->num_dests; d++)
+			if (&plan->targets[job->dst_target[d]] == pt)
+				return true;
+	}
+	return false;
+}
+
+int plan_flush(struct plan *plan, int group,
 	       void (*failed)(const struct target *t, int error, void *ctx),
 	       void *ctx)
 {
@@ -822,7 +841,7 @@ int plan_flush(struct plan *plan,
 	int r, first = 0;
 
 	for (i = 0; i < plan->nr_targets; i++) {
-		if (!plan->targets[i].written)
+		if (!written_in_group(plan, &plan->targets[i], group))
 			continue;
 		r = target_flush(plan->targets[i].t);
 		if (r == 0)

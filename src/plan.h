@@ -81,11 +81,14 @@ void plan_unprepare(struct plan *plan);
  */
 char *plan_job_names(const struct plan *plan, size_t j);
 char *plan_job_objects(const struct plan *plan, size_t j);
+#define PLAN_ALL_GROUPS (-1)
+
 /*
- * fdatasync every destination. Calls @failed (if not NULL) for each one
- * that fails; returns 0 or the first -errno.
+ * fdatasync every destination written by a job of @group (or by any job:
+ * PLAN_ALL_GROUPS). Calls @failed (if not NULL) for each one that fails;
+ * returns 0 or the first -errno.
  */
-int plan_flush(struct plan *plan,
+int plan_flush(struct plan *plan, int group,
 	       void (*failed)(const struct target *t, int error, void *ctx),
 	       void *ctx);
 /* Warnings to print (O_DIRECT fallbacks), one call per target. */

@@ -28,31 +28,34 @@ const char *report_status_name(enum report_status status)
 	return "interrupted";
 }
 
+/* A job's time: from its start to its end, or to its flush if later. */
 static double job_seconds(const struct report_job *j)
 {
+	uint64_t end = j->stats.end_ns;
+
 	if (!j->started)
 		return 0;
-	return (double)(j->stats.end_ns - j->stats.start_ns) / 1e9;
+	if (j->flushed_ns > end)
+		end = j->flushed_ns;
+	return (double)(end - j->stats.start_ns) / 1e9;
 }
 
-/*
- * Bytes a job reports: its length when it ended whole; after an
- * interruption only the prefix done without a gap (so everything below it
- * is known copied); after an error that stopped it, what it did.
- */
-static uint64_t job_bytes(const struct report_job *j)
+/* Bytes of work a job did in this run (what a rate is made of). */
+static uint64_t job_work(const struct report_job *j)
 {
 	if (!j->started)
 		return 0;
 	if (j->stats.interrupted)
 		return j->stats.done_prefix;
-	return j->stats.bytes_done;
+	return j->stats.bytes_data + j->stats.bytes_zeroed;
 }
 
 static const char *strerror_text(int error)
 {
 	if (error == KC_EMISMATCH)
 		return "data differs (verify)";
+	if (error == KC_ESHRANK)
+		return "the source shrank: it ends before this range";
 	return strerror(error);
 }
 
@@ -66,21 +69,23 @@ static void human_region(FILE *f, const struct report_region *r)
 	fprintf(f, " (%s)", size_format(r->length, len, sizeof(len)));
 }
 
-static void human_error(FILE *f, const struct report_job *j,
+static void human_error(FILE *f, const char *indent, const struct report_job *j,
 			const struct kc_error_range *e)
 {
 	const char *path = e->region == KC_REGION_SOURCE ? j->source.path :
 			   j->dests[e->region].path;
 
 	if (e->region == KC_REGION_SOURCE)
-		fprintf(f, "  read error: source %s", path);
+		fprintf(f, "%sread error: source %s", indent, path);
+	else if (e->flush)
+		fprintf(f, "%sflush failed: dest %d %s", indent, e->region, path);
 	else if (e->error == KC_EMISMATCH)
-		fprintf(f, "  verify mismatch: dest %d %s", e->region, path);
+		fprintf(f, "%sverify mismatch: dest %d %s", indent, e->region, path);
 	else
-		fprintf(f, "  write error: dest %d %s", e->region, path);
-	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s\n",
+		fprintf(f, "%swrite error: dest %d %s", indent, e->region, path);
+	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s%s\n",
 		e->offset, e->offset + e->length - 1, e->length,
-		strerror_text(e->error));
+		e->flush ? "fdatasync: " : "", strerror_text(e->error));
 }
 
 /* " by ..." for a job that wrote zeros, "" for one that did not. */
@@ -96,11 +101,46 @@ static const char *zeroed_by(const struct report_job *j)
 	}
 }
 
+/* The state of destination @d, for jobs with several. */
+static void human_dest_state(FILE *f, const struct report_job *j, unsigned d)
+{
+	uint64_t failed = 0, mismatched = 0;
+	size_t i, n = j->stats.nr_errors + j->nr_extra, ranges = 0;
+	const struct kc_error_range *e;
+	char len[32];
+
+	for (i = 0; i < n; i++) {
+		e = i < j->stats.nr_errors ? &j->stats.errors[i] :
+		    &j->extra[i - j->stats.nr_errors];
+		if (e->region != (int)d)
+			continue;
+		ranges++;
+		if (e->error == KC_EMISMATCH)
+			mismatched += e->length;
+		else
+			failed += e->length;
+	}
+	fprintf(f, "  dest %u %s: ", d, j->dests[d].path);
+	if (ranges && failed)
+		fprintf(f, "FAILED, %zu range%s (%s)", ranges, ranges == 1 ? "" : "s",
+			size_format(failed + mismatched, len, sizeof(len)));
+	else if (ranges)
+		fprintf(f, "verify FAILED, %zu range%s (%s differ)", ranges,
+			ranges == 1 ? "" : "s", size_format(mismatched, len, sizeof(len)));
+	else if (!j->started || j->stats.interrupted)
+		fputs("incomplete", f);
+	else if (j->verified == 1)
+		fputs("ok, verified", f);
+	else
+		fputs("ok", f);
+	fputc('\n', f);
+}
+
 static void human_job(FILE *f, const struct report_job *j)
 {
 	char done[32], total[32], rate[32];
 	double secs = job_seconds(j);
-	uint64_t bytes = job_bytes(j);
+	uint64_t work = job_work(j);
 	size_t i;
 	unsigned d;
 
@@ -117,33 +157,73 @@ static void human_job(FILE *f, const struct report_job *j)
 		fprintf(f, "%s ", d ? "," : "");
 		human_region(f, &j->dests[d]);
 	}
-	fprintf(f, "\n  %s %s", j->zero ? "zeroed" : "copied",
-		size_format(bytes, done, sizeof(done)));
-	if (bytes != j->stats.length)
-		fprintf(f, " of %s", size_format(j->stats.length, total, sizeof(total)));
-	fprintf(f, " in %.2f s", secs);
-	if (secs > 0)
-		fprintf(f, " (%s/s)", size_format((uint64_t)(bytes / secs), rate,
-						   sizeof(rate)));
-	if (j->zero)
-		fputs(zeroed_by(j), f);
-	if (!j->started)
-		fprintf(f, ", not started");
-	else if (j->stats.interrupted)
-		fprintf(f, ", interrupted");
-	fputc('\n', f);
+	size_format(j->stats.length, total, sizeof(total));
+	if (!j->started) {
+		fprintf(f, "\n  not started (%s)\n", total);
+	} else if (j->stats.interrupted) {
+		fprintf(f, "\n  %s %s of %s in %.2f s, interrupted\n",
+			j->zero ? "zeroed" : "copied", size_format(work, done, sizeof(done)),
+			total, secs);
+	} else if (!work && j->stats.length) {
+		/* Resumed from the map, or all known zero: nothing was written. */
+		fprintf(f, "\n  nothing left to do: %s already done\n", total);
+	} else {
+		fprintf(f, "\n  %s %s", j->zero ? "zeroed" : "copied",
+			size_format(work, done, sizeof(done)));
+		if (work != j->stats.length)
+			fprintf(f, " of %s", total);
+		fprintf(f, " in %.2f s", secs);
+		if (secs > 0)
+			fprintf(f, " (%s/s)", size_format((uint64_t)((double)work / secs),
+							   rate, sizeof(rate)));
+		if (j->zero)
+			fputs(zeroed_by(j), f);
+		fputc('\n', f);
+	}
 	for (i = 0; i < j->stats.nr_errors; i++)
-		human_error(f, j, &j->stats.errors[i]);
+		human_error(f, "  ", j, &j->stats.errors[i]);
 	for (i = 0; i < j->nr_extra; i++)
-		human_error(f, j, &j->extra[i]);
-	if (j->verified == 1)
+		human_error(f, "  ", j, &j->extra[i]);
+	if (j->num_dests > 1)
+		for (d = 0; d < j->num_dests; d++)
+			human_dest_state(f, j, d);
+	else if (j->verified == 1)
 		fprintf(f, "  verified\n");
-	else if (j->verified == 0)
+	if (j->verified == 0)
 		fprintf(f, "  verification FAILED\n");
-	if (j->stats.bytes_data || j->stats.bytes_zeroed || j->stats.bytes_skipped)
+	else if (j->verified == 2)
+		fprintf(f, "  verification interrupted: not every byte was checked\n");
+	if (j->started && (j->stats.bytes_zeroed || j->stats.bytes_skipped))
 		fprintf(f, "  %" PRIu64 " bytes as data, %" PRIu64 " zeroed%s, %"
-			PRIu64 " skipped (holes, zero blocks or resumed)\n", j->stats.bytes_data,
-			j->stats.bytes_zeroed, zeroed_by(j), j->stats.bytes_skipped);
+			PRIu64 " skipped (resumed, known zero, or not reached)\n",
+			j->stats.bytes_data, j->stats.bytes_zeroed, zeroed_by(j),
+			j->stats.bytes_skipped);
+}
+
+static void error_prefix(FILE *f, const struct report_job *j)
+{
+	fputs("kcopy: ", f);
+	if (j->line)
+		fprintf(f, "line %u: ", j->line);
+}
+
+void report_errors(FILE *f, const struct report_job *jobs, size_t nr_jobs)
+{
+	const struct report_job *j;
+	size_t i, k;
+
+	for (i = 0; i < nr_jobs; i++) {
+		j = &jobs[i];
+		for (k = 0; k < j->stats.nr_errors + j->nr_extra; k++) {
+			error_prefix(f, j);
+			human_error(f, "", j, k < j->stats.nr_errors ? &j->stats.errors[k] :
+				    &j->extra[k - j->stats.nr_errors]);
+		}
+		if (j->verified == 2) {
+			error_prefix(f, j);
+			fputs("verification interrupted: not every byte was checked\n", f);
+		}
+	}
 }
 
 void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
@@ -155,7 +235,7 @@ void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
 
 	for (i = 0; i < nr_jobs; i++) {
 		human_job(f, &jobs[i]);
-		bytes += job_bytes(&jobs[i]);
+		bytes += job_work(&jobs[i]);
 	}
 	fprintf(f, "kcopy: %s: %zu job%s, %s in %.2f s", report_status_name(status),
 		nr_jobs, nr_jobs == 1 ? "" : "s",
@@ -237,7 +317,14 @@ static void json_error(FILE *f, const struct kc_error_range *e, bool first)
 		fprintf(f, "%d", e->region);
 	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"error\": ",
 		e->offset, e->length);
-	json_string(f, strerror_text(e->error));
+	if (e->flush) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "flush failed: %s", strerror_text(e->error));
+		json_string(f, text);
+	} else {
+		json_string(f, strerror_text(e->error));
+	}
 	fputc('}', f);
 }
 
@@ -274,14 +361,15 @@ static void json_job(FILE *f, const struct report_job *j)
 		json_region(f, &j->dests[d]);
 	}
 	fprintf(f, "], \"bytes\": %" PRIu64 ", \"read_err\": %d, \"write_err\": %lu",
-		job_bytes(j), j->stats.read_err, write_err);
+		j->stats.length, j->stats.read_err, write_err);
 	fputs(", \"errors\": [", f);
 	for (i = 0; i < j->stats.nr_errors; i++)
 		json_error(f, &j->stats.errors[i], i == 0);
 	for (i = 0; i < j->nr_extra; i++)
 		json_error(f, &j->extra[i], i == 0 && !j->stats.nr_errors);
-	fprintf(f, "], \"verified\": %s",
-		j->verified < 0 ? "null" : j->verified ? "true" : "false");
+	/* Not asked, or cut short by a stop: null (nothing can be said). */
+	fprintf(f, "], \"verified\": %s", j->verified < 0 || j->verified == 2 ?
+		"null" : j->verified ? "true" : "false");
 	fprintf(f, ", \"zero_method\": %s", zero_method_name(j));
 	fprintf(f, ", \"bytes_data\": %" PRIu64 ", \"bytes_zeroed\": %" PRIu64
 		", \"bytes_skipped\": %" PRIu64 ", \"seconds\": %.6f",
@@ -297,7 +385,7 @@ int report_json(FILE *f, const struct report_job *jobs, size_t nr_jobs,
 	size_t i;
 
 	for (i = 0; i < nr_jobs; i++)
-		bytes += job_bytes(&jobs[i]);
+		bytes += jobs[i].stats.length;
 	fprintf(f, "{\"status\": \"%s\", \"bytes\": %" PRIu64 ", \"seconds\": %.6f"
 		", \"jobs\": [", report_status_name(status), bytes, seconds);
 	for (i = 0; i < nr_jobs; i++) {

@@ -27,7 +27,9 @@ struct report_job {
 	struct report_region dests[KC_MAX_DESTS];
 	struct kc_job_stats stats;	/* filled before reporting */
 	bool started;			/* false: never ran (interrupted before) */
-	int verified;			/* -1 not asked, 0 mismatch, 1 verified */
+	uint64_t flushed_ns;		/* its destinations flushed (0: not) */
+	/* -1 not asked, 0 mismatch, 1 verified, 2 cut short by a stop */
+	int verified;
 	/* Failures found outside the engine (flush, verify), same shape. */
 	struct kc_error_range *extra;
 	size_t nr_extra;
@@ -44,6 +46,12 @@ const char *report_status_name(enum report_status status);
 /* Human report: per job, its errors, and a summary line. */
 void report_human(FILE *f, const struct report_job *jobs, size_t nr_jobs,
 		  double seconds, enum report_status status);
+
+/*
+ * With -q: only what went wrong, one line each ("kcopy: ..."): every
+ * failed range, verify mismatch and failed flush. Nothing when all is well.
+ */
+void report_errors(FILE *f, const struct report_job *jobs, size_t nr_jobs);
 
 /* JSON report (SPEC §5). Returns 0 or -errno if writing failed. */
 int report_json(FILE *f, const struct report_job *jobs, size_t nr_jobs,

@@ -816,7 +816,7 @@ int target_pread_tail(struct target *t, void *buf, size_t len, uint64_t offset)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;	/* the file shrank under us */
+			return -ENODATA;	/* the file shrank under us */
 		done += (size_t)n;
 	}
 	return 0;

@@ -155,7 +155,8 @@ int target_zero_range(struct target *t, uint64_t offset, uint64_t length,
 
 /*
  * Synchronous, buffered (page cache) pread/pwrite of a short range that
- * O_DIRECT cannot express (an unaligned file tail). Full length or -errno.
+ * O_DIRECT cannot express (an unaligned file tail). Full length or -errno
+ * (-ENODATA: the file ends before: it shrank).
  */
 int target_pread_tail(struct target *t, void *buf, size_t len, uint64_t offset);
 int target_pwrite_tail(struct target *t, const void *buf, size_t len, uint64_t offset);

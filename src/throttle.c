@@ -146,3 +146,8 @@ bool throttle_refused_for_rate(const struct throttle *t)
 {
 	return t->rate_refused;
 }
+
+uint64_t throttle_rate_debt_ns(struct throttle *t, uint64_t now)
+{
+	return rate_wait(t, now);
+}

@@ -48,6 +48,13 @@ void throttle_io_finish(struct throttle *t, uint64_t now);
  */
 bool throttle_refused_for_rate(const struct throttle *t);
 
+/*
+ * Nanoseconds until the rate cap's debt is paid at @now (0: none, or no
+ * cap). A job's end waits for it, so that a short copy, whose last chunk
+ * went out on credit, still takes as long as its bytes at the rate.
+ */
+uint64_t throttle_rate_debt_ns(struct throttle *t, uint64_t now);
+
 /* Current accounting, for tests and diagnostics (microseconds). */
 void throttle_periods(const struct throttle *t, uint64_t *io_period,
 		      uint64_t *total_period, unsigned *num_io_jobs);
