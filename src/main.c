@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jobfile.h"
@@ -291,6 +292,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		o->buffered = true;
 		break;
 	case OPT_JOB_FILE:
+		if (o->job_file)
+			usage_error("--job-file given twice ('%s' and '%s'); put the "
+				    "jobs in one file", o->job_file, arg);
 		o->job_file = arg;
 		break;
 	case OPT_MAP:
@@ -424,6 +428,7 @@ static struct jobfile *plan_from_jobfile(struct plan *plan, struct options *o)
 	const char *name = o->job_file;
 	struct jobfile *jf;
 	char err[1024];
+	struct stat st;
 	FILE *f;
 	size_t i;
 	int r;
@@ -435,6 +440,8 @@ static struct jobfile *plan_from_jobfile(struct plan *plan, struct options *o)
 	f = strcmp(name, "-") ? fopen(name, "re") : stdin;
 	if (!f)
 		usage_error("%s: %s", name, strerror(errno));
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+		usage_error("%s: is a directory, not a job file", name);
 	r = jobfile_parse(f, name, &jf, err, sizeof(err));
 	if (f != stdin)
 		fclose(f);

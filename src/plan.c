@@ -21,6 +21,7 @@ struct plan_target {
 	bool written;		/* some job writes it */
 	bool force;		/* every job writing it allows signatures */
 	unsigned line;		/* first job naming it, for messages */
+	const char *arg;	/* ...and the argument that did */
 	const struct region_spec *spec;
 	struct target *t;
 };
@@ -92,6 +93,17 @@ int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
 	job->flags = flags;
 	job->src_arg = src;
 	job->num_dests = num_dests;
+	/* '-' is a stream, never a file's name without ./ (SPEC §6). */
+	if (src && !strcmp(src, "-"))
+		return refuse(plan, line, err, errlen, -EINVAL,
+			      "-: standard input is not supported as a source yet; "
+			      "write ./- for a file named '-'");
+	for (i = 0; i < num_dests; i++)
+		if (!strcmp(dsts[i], "-"))
+			return refuse(plan, line, err, errlen, -EINVAL,
+				      "-: a destination must be a file or device ('-' "
+				      "means standard input, for a source); write ./- "
+				      "for a file named '-'");
 	if (src) {
 		r = parse_region(plan, line, src, &job->src_spec, err, errlen);
 		if (r < 0)
@@ -155,10 +167,11 @@ static int find_target(struct plan *plan, const char *path, size_t *index)
 }
 
 static void note_first_use(struct plan_target *pt, const struct plan_job *job,
-			   const struct region_spec *spec)
+			   const char *arg, const struct region_spec *spec)
 {
 	if (!pt->spec) {
 		pt->spec = spec;
+		pt->arg = arg;
 		pt->line = job->line;
 	}
 }
@@ -179,14 +192,14 @@ static int collect_targets(struct plan *plan)
 			if (r < 0)
 				return r;
 			note_first_use(&plan->targets[job->src_target], job,
-				       &job->src_spec);
+				       job->src_arg, &job->src_spec);
 		}
 		for (d = 0; d < job->num_dests; d++) {
 			r = find_target(plan, job->dst_spec[d].path, &job->dst_target[d]);
 			if (r < 0)
 				return r;
 			pt = &plan->targets[job->dst_target[d]];
-			note_first_use(pt, job, &job->dst_spec[d]);
+			note_first_use(pt, job, job->dst_args[d], &job->dst_spec[d]);
 			pt->written = true;
 			pt->force &= job->force;
 		}
@@ -221,6 +234,35 @@ static bool disk_held_by_us(const struct plan *plan, const struct plan_target *p
 	return false;
 }
 
+/*
+ * target_open() said "PATH: why": say it of the argument as given, with
+ * what a suffix that did not parse (or a file named like one) suggests.
+ */
+static int refuse_open(struct plan *plan, const struct plan_target *pt, int r,
+		       const char *why, char *err, size_t errlen)
+{
+	size_t n = strlen(pt->path);
+	char problem[256];
+	struct stat st;
+
+	if (!strncmp(why, pt->path, n) && why[n] == ':')
+		why += n + 1;
+	else
+		why = " ";
+	if (r == -ENOENT && pt->spec->bad_suffix) {
+		region_suffix_problem(pt->spec->bad_suffix, problem, sizeof(problem));
+		return refuse(plan, pt->line, err, errlen, r, "%s:%s (and '%s' is not "
+			      "a valid OFFSET[+LENGTH]: %s)", pt->arg, why,
+			      pt->spec->bad_suffix, problem);
+	}
+	/* "col:4096" was read as offset 4096 of "col"; the file is "col:4096". */
+	if (r == -ENOENT && strcmp(pt->arg, pt->path) && stat(pt->arg, &st) == 0)
+		return refuse(plan, pt->line, err, errlen, r, "%s:%s (a file named "
+			      "'%s' exists: write '%s:0' to mean all of it)", pt->path,
+			      why, pt->arg, pt->arg);
+	return refuse(plan, pt->line, err, errlen, r, "%s:%s", pt->arg, why);
+}
+
 static int open_target(struct plan *plan, struct plan_target *pt, char *err,
 		       size_t errlen)
 {
@@ -232,12 +274,18 @@ static int open_target(struct plan *plan, struct plan_target *pt, char *err,
 		flags |= TARGET_SHARED;
 	r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE, flags,
 			pt->exists ? &pt->st : NULL, &pt->t, why, sizeof(why));
-	if (r == -ENOENT && pt->spec->bad_suffix)
-		return refuse(plan, pt->line, err, errlen, r,
-			      "%s (and '%s' is not a valid OFFSET[+LENGTH])",
-			      why, pt->spec->bad_suffix);
 	if (r < 0)
-		return refuse(plan, pt->line, err, errlen, r, "%s", why);
+		return refuse_open(plan, pt, r, why, err, errlen);
+	/* A typo in a suffix must not become a new file's name. */
+	if (!target_exists(pt->t) && pt->spec->bad_suffix &&
+	    strncmp(pt->arg, "./", 2)) {
+		region_suffix_problem(pt->spec->bad_suffix, why, sizeof(why));
+		return refuse(plan, pt->line, err, errlen, -EINVAL,
+			      "%s: not creating a file of that name: '%s' after the "
+			      "last ':' is not a valid OFFSET[+LENGTH] (%s); write "
+			      "./%s to create it", pt->arg, pt->spec->bad_suffix, why,
+			      pt->arg);
+	}
 	return 0;
 }
 
@@ -318,12 +366,48 @@ static int check_file_end(struct plan *plan, unsigned line, const char *arg,
 	return 0;
 }
 
+/* How far each destination file must reach: the end of its last region. */
+static uint64_t target_end(const struct plan *plan, const struct target *t)
+{
+	const struct plan_job *job;
+	uint64_t end = 0;
+	size_t j;
+	unsigned d;
+
+	for (j = 0; j < plan->nr_jobs; j++) {
+		job = &plan->jobs[j];
+		for (d = 0; d < job->num_dests; d++)
+			if (job->dests[d].target == t &&
+			    job->dests[d].offset + job->dests[d].count > end)
+				end = job->dests[d].offset + job->dests[d].count;
+	}
+	return end;
+}
+
+/*
+ * A source file that an earlier stage writes (copy A NEW; wait; copy NEW
+ * B) is, by the time it is read, as long as the writes make it: files are
+ * created and extended before the first stage starts.
+ */
+static uint64_t source_size(const struct plan *plan, const struct plan_job *job)
+{
+	const struct target *t = src_target(plan, job);
+	uint64_t size = target_size(t), end;
+
+	if (plan->targets[job->src_target].written && !target_is_blockdev(t)) {
+		end = target_end(plan, t);
+		if (end > size)
+			size = end;
+	}
+	return size;
+}
+
 static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 			  size_t errlen)
 {
 	const struct region_spec *s = &job->src_spec;
 	struct target *t = src_target(plan, job);
-	uint64_t size = target_size(t), len;
+	uint64_t size = source_size(plan, job), len;
 	int r;
 
 	r = check_offset(plan, job->line, job->src_arg, t, s->offset, err, errlen);
@@ -653,7 +737,7 @@ static char *canonical_new(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
-	char *real = dir ? realpath(dir, NULL) : NULL, *canon = NULL;
+	char *real = dir ? target_absolute_path(dir) : NULL, *canon = NULL;
 
 	if (real && asprintf(&canon, "%s/%s", real, slash ? slash + 1 : path) < 0)
 		canon = NULL;
@@ -685,24 +769,6 @@ int plan_check_not_region(const struct plan *plan, const char *path,
 	}
 	free(canon);
 	return r;
-}
-
-/* How far each destination file must reach: the end of its last region. */
-static uint64_t target_end(const struct plan *plan, const struct target *t)
-{
-	const struct plan_job *job;
-	uint64_t end = 0;
-	size_t j;
-	unsigned d;
-
-	for (j = 0; j < plan->nr_jobs; j++) {
-		job = &plan->jobs[j];
-		for (d = 0; d < job->num_dests; d++)
-			if (job->dests[d].target == t &&
-			    job->dests[d].offset + job->dests[d].count > end)
-				end = job->dests[d].offset + job->dests[d].count;
-	}
-	return end;
 }
 
 int plan_prepare(struct plan *plan, char *err, size_t errlen)

@@ -9,6 +9,7 @@
  * offset 0 of "pci-0000"; write "pci-0000:00:0" to mean the whole device.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,9 +51,60 @@ static int parse_suffix(char *s, struct region_spec *r)
 	return 0;
 }
 
+/* A suffix that was meant as a size: digits, a sign, or nothing at all. */
 static bool looks_like_size(const char *s)
 {
-	return (*s >= '0' && *s <= '9') || *s == '+';
+	return (*s >= '0' && *s <= '9') || *s == '+' || *s == '-' || !*s;
+}
+
+/* Why @s (one size of a suffix, @n bytes) is not a SIZE. */
+static void size_problem(const char *s, size_t n, char *buf, size_t len)
+{
+	char part[64];
+	uint64_t v;
+	size_t digits;
+
+	snprintf(part, sizeof(part), "%.*s", (int)(n < 60 ? n : 60), s);
+	for (digits = 0; digits < n && s[digits] >= '0' && s[digits] <= '9'; digits++)
+		;
+	if (!n)
+		snprintf(buf, len, "a size is missing");
+	else if (s[0] == '-')
+		snprintf(buf, len, "'%s': a size cannot be negative", part);
+	else if (digits < n && s[digits] == '.')
+		snprintf(buf, len, "'%s': sizes are whole numbers (no fractions)", part);
+	else if (size_parse(part, &v) == -ERANGE)
+		snprintf(buf, len, "'%s' is too large", part);
+	else if (digits && digits < n)
+		snprintf(buf, len, "'%s' is not a unit: use s, K, M, G, T, P (or "
+			 "KiB...), KB, MB, GB, TB or PB", part + digits);
+	else
+		snprintf(buf, len, "'%s' is not a size", part);
+}
+
+void region_suffix_problem(const char *suffix, char *buf, size_t len)
+{
+	const char *plus = strchr(suffix, '+');
+	uint64_t v;
+
+	if (!*suffix) {
+		snprintf(buf, len, "nothing follows the ':'");
+		return;
+	}
+	if (!plus) {
+		size_problem(suffix, strlen(suffix), buf, len);
+		return;
+	}
+	if (plus != suffix) {
+		char part[64];
+
+		snprintf(part, sizeof(part), "%.*s", (int)(plus - suffix), suffix);
+		if (size_parse(part, &v) < 0) {
+			size_problem(suffix, (size_t)(plus - suffix), buf, len);
+			return;
+		}
+	}
+	size_problem(plus + 1, strlen(plus + 1), buf, len);
 }
 
 int region_parse(const char *arg, struct region_spec *out)

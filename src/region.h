@@ -21,7 +21,8 @@ struct region_spec {
 	bool has_length;
 	/*
 	 * Set when the argument contains a ':' whose suffix looked like a
-	 * size attempt (starts with a digit or '+') but did not parse; the
+	 * size attempt (starts with a digit, '+' or '-', or is empty) but
+	 * did not parse; the
 	 * whole argument was then taken as the path. Lets the caller say
 	 * "no such file, and '1.5G' is not a valid OFFSET[+LENGTH]".
 	 * Points into the path string (just after the ':'), or NULL.
@@ -45,6 +46,13 @@ void region_spec_free(struct region_spec *r);
  * least one byte. Empty ranges never overlap. Must not overflow for any
  * input (offsets near UINT64_MAX).
  */
+/*
+ * Why @suffix (a bad_suffix) is not a valid OFFSET[+LENGTH], in a few
+ * words for a message: "'8E' is not a unit (...)", "'-1': a size cannot
+ * be negative", "nothing follows the ':'".
+ */
+void region_suffix_problem(const char *suffix, char *buf, size_t len);
+
 bool region_ranges_overlap(uint64_t a_off, uint64_t a_len,
 			   uint64_t b_off, uint64_t b_len);
 

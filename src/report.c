@@ -299,10 +299,34 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static bool valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	for (; *p; p += n)
+		if (!(n = utf8_sequence(p)))
+			return false;
+	return true;
+}
+
+/*
+ * A path that is not valid UTF-8 can't be said exactly in a JSON string
+ * ("\u00ff" is also the character U+00FF): its bytes are given as well,
+ * in hex, as "path_bytes".
+ */
 static void json_region(FILE *f, const struct report_region *r)
 {
+	const unsigned char *p;
+
 	fputs("{\"path\": ", f);
 	json_string(f, r->path);
+	if (!valid_utf8(r->path)) {
+		fputs(", \"path_bytes\": \"", f);
+		for (p = (const unsigned char *)r->path; *p; p++)
+			fprintf(f, "%02x", *p);
+		fputc('"', f);
+	}
 	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 "}",
 		r->offset, r->length);
 }

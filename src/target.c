@@ -405,12 +405,31 @@ static int open_fd(struct target *t, int flags)
 	return open(t->path, flags, 0666);
 }
 
+/*
+ * The absolute path of @path without symlinks (realpath), malloc'ed. Where
+ * that is longer than PATH_MAX (a deep directory: open() still works with
+ * a short relative path), the working directory joined with @path.
+ */
+char *target_absolute_path(const char *path)
+{
+	char *real = realpath(path, NULL), *cwd, *abs = NULL;
+
+	if (real || errno != ENAMETOOLONG)
+		return real;
+	if (path[0] == '/')
+		return strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (cwd && asprintf(&abs, "%s/%s", cwd, path) < 0)
+		abs = NULL;
+	free(cwd);
+	return abs;
+}
+
 static int dest_dir_check(struct target *t, char *err, size_t errlen)
 {
 	const char *slash = strrchr(t->path, '/');
 	const char *base = slash ? slash + 1 : t->path;
-	char real[PATH_MAX];
-	char *dir;
+	char *dir, *real;
 	int r = 0;
 
 	if (!*base)
@@ -419,7 +438,8 @@ static int dest_dir_check(struct target *t, char *err, size_t errlen)
 	if (!dir)
 		return -ENOMEM;
 	/* Compare missing files by canonical path: "a/../x" is "x". */
-	if (!realpath(dir, real)) {
+	real = target_absolute_path(dir);
+	if (!real) {
 		r = fail(err, errlen, -errno, t->path, "cannot create: %s",
 			 strerror(errno));
 		goto out;
@@ -435,6 +455,7 @@ static int dest_dir_check(struct target *t, char *err, size_t errlen)
 		r = -ENOMEM;
 	}
 out:
+	free(real);
 	free(dir);
 	return r;
 }
@@ -529,7 +550,7 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 	t->ino = st.st_ino;
 	t->rdev = st.st_rdev;
 	t->mtime = st.st_mtim;
-	t->canonical = realpath(path, NULL);
+	t->canonical = target_absolute_path(path);
 	if (t->blockdev) {
 		r = inspect_blockdev(t, err, errlen);
 		if (r < 0)
@@ -677,6 +698,21 @@ const char *target_canonical_path(const struct target *t)
 	return t->canonical ? t->canonical : t->path;
 }
 
+/*
+ * libblkid's USAGE in a user's words: "ext4 file system", "LVM2_member
+ * RAID member"... or nothing where the type says it all ("swap other").
+ */
+static const char *usage_words(const char *usage)
+{
+	if (!strcmp(usage, "filesystem"))
+		return "file system";
+	if (!strcmp(usage, "raid"))
+		return "(RAID or volume member)";
+	if (!strcmp(usage, "crypto"))
+		return "(encrypted volume)";
+	return NULL;
+}
+
 int target_probe_signature(struct target *t, char *what, size_t whatlen)
 {
 	const char *type = NULL, *label = NULL, *usage = NULL;
@@ -708,8 +744,8 @@ int target_probe_signature(struct target *t, char *what, size_t whatlen)
 		    blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL) == 0)
 			usage = "partition table";
 		blkid_probe_lookup_value(pr, "LABEL", &label, NULL);
-		if (!usage)
-			blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
+		if (!usage && blkid_probe_lookup_value(pr, "USAGE", &usage, NULL) == 0)
+			usage = usage_words(usage);
 		snprintf(what, whatlen, "%s%s%s%s%s%s",
 			 type ? type : "unknown",
 			 usage ? " " : "", usage ? usage : "",

@@ -120,6 +120,13 @@ int target_check_users(const struct target *t, uint64_t offset, uint64_t length,
  */
 char *target_object_line(const struct target *t);
 
+/*
+ * @path made absolute without symlinks (realpath), malloc'ed; when that is
+ * longer than PATH_MAX, the working directory joined with @path. NULL
+ * with errno set on failure.
+ */
+char *target_absolute_path(const char *path);
+
 /* The absolute path without symlinks (a missing file: realpath(dir)/name). */
 const char *target_canonical_path(const struct target *t);
 
