@@ -101,38 +101,61 @@ static const char *zeroed_by(const struct report_job *j)
 	}
 }
 
+/* ", N what (SIZE)" for one kind of failure of a destination. */
+static void dest_failures(FILE *f, bool *first, size_t n, const char *what,
+			  uint64_t bytes)
+{
+	char len[32];
+
+	if (!n)
+		return;
+	fprintf(f, "%s%zu %s%s (%s)", *first ? "" : ", ", n, what, n == 1 ? "" : "s",
+		size_format(bytes, len, sizeof(len)));
+	*first = false;
+}
+
 /* The state of destination @d, for jobs with several. */
 static void human_dest_state(FILE *f, const struct report_job *j, unsigned d)
 {
-	uint64_t failed = 0, mismatched = 0;
-	size_t i, n = j->stats.nr_errors + j->nr_extra, ranges = 0;
+	size_t i, n = j->stats.nr_errors + j->nr_extra, writes = 0, mismatches = 0;
+	uint64_t write_bytes = 0, mismatch_bytes = 0;
 	const struct kc_error_range *e;
-	char len[32];
+	bool flush = false, first = true;
 
 	for (i = 0; i < n; i++) {
 		e = i < j->stats.nr_errors ? &j->stats.errors[i] :
 		    &j->extra[i - j->stats.nr_errors];
 		if (e->region != (int)d)
 			continue;
-		ranges++;
-		if (e->error == KC_EMISMATCH)
-			mismatched += e->length;
-		else
-			failed += e->length;
+		if (e->flush) {
+			flush = true;
+		} else if (e->error == KC_EMISMATCH) {
+			mismatches++;
+			mismatch_bytes += e->length;
+		} else {
+			writes++;
+			write_bytes += e->length;
+		}
 	}
-	fprintf(f, "  dest %u %s: ", d, j->dests[d].path);
-	if (ranges && failed)
-		fprintf(f, "FAILED, %zu range%s (%s)", ranges, ranges == 1 ? "" : "s",
-			size_format(failed + mismatched, len, sizeof(len)));
-	else if (ranges)
-		fprintf(f, "verify FAILED, %zu range%s (%s differ)", ranges,
-			ranges == 1 ? "" : "s", size_format(mismatched, len, sizeof(len)));
-	else if (!j->started || j->stats.interrupted)
+	fprintf(f, "  dest %u %s", d, j->dests[d].path);
+	if (j->dests[d].offset)
+		fprintf(f, " @%" PRIu64, j->dests[d].offset);
+	fputs(": ", f);
+	if (writes || mismatches || flush) {
+		fputs("FAILED: ", f);
+		dest_failures(f, &first, writes, "write error", write_bytes);
+		if (flush) {
+			fprintf(f, "%sflush failed", first ? "" : ", ");
+			first = false;
+		}
+		dest_failures(f, &first, mismatches, "verify mismatch", mismatch_bytes);
+	} else if (!j->started || j->stats.interrupted) {
 		fputs("incomplete", f);
-	else if (j->verified == 1)
-		fputs("ok, verified", f);
-	else
+	} else if (j->verified == 0 || j->verified == 1) {
+		fputs("ok, verified", f);	/* the verify ran, and found nothing here */
+	} else {
 		fputs("ok", f);
+	}
 	fputc('\n', f);
 }
 
@@ -153,8 +176,11 @@ static void human_job(FILE *f, const struct report_job *j)
 		human_region(f, &j->source);
 		fprintf(f, " ->");
 	}
-	for (d = 0; d < j->num_dests; d++) {
-		fprintf(f, "%s ", d ? "," : "");
+	/* Several destinations each get a line of their own below. */
+	if (j->num_dests > 1)
+		fprintf(f, " %u destinations", j->num_dests);
+	for (d = 0; j->num_dests == 1 && d < j->num_dests; d++) {
+		fputc(' ', f);
 		human_region(f, &j->dests[d]);
 	}
 	size_format(j->stats.length, total, sizeof(total));
@@ -193,11 +219,18 @@ static void human_job(FILE *f, const struct report_job *j)
 		fprintf(f, "  verification FAILED\n");
 	else if (j->verified == 2)
 		fprintf(f, "  verification interrupted: not every byte was checked\n");
-	if (j->started && (j->stats.bytes_zeroed || j->stats.bytes_skipped))
-		fprintf(f, "  %" PRIu64 " bytes as data, %" PRIu64 " zeroed%s, %"
-			PRIu64 " skipped (resumed, known zero, or not reached)\n",
-			j->stats.bytes_data, j->stats.bytes_zeroed, zeroed_by(j),
-			j->stats.bytes_skipped);
+	/* The split, where there is one to tell. */
+	if (j->started && (j->stats.bytes_skipped ||
+			   (!j->zero && j->stats.bytes_zeroed))) {
+		char data[32], zeroed[32], skipped[32];
+
+		fprintf(f, "  %s as data, %s zeroed%s, %s skipped (resumed, known "
+			"zero, or not reached)\n",
+			size_format(j->stats.bytes_data, data, sizeof(data)),
+			size_format(j->stats.bytes_zeroed, zeroed, sizeof(zeroed)),
+			zeroed_by(j),
+			size_format(j->stats.bytes_skipped, skipped, sizeof(skipped)));
+	}
 }
 
 static void error_prefix(FILE *f, const struct report_job *j)

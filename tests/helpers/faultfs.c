@@ -26,6 +26,7 @@
  * (failed requests are logged too).
  *  --size        create PATH if missing and set its size to BYTES at start.
  *  --delay-us    sleep USEC microseconds before serving each read/write.
+ *  --fsync-delay-us  sleep USEC microseconds before serving each fsync.
  *  --fsync-fail  fsync/fdatasync of the file returns EIO.
  *  --faults=PATH the faults in force come from the file PATH instead, and
  *                change while mounted: PATH is looked at before every
@@ -85,6 +86,7 @@ static struct {
 	char *log;
 	char *size;
 	char *delay;
+	char *fsync_delay;
 	char *faults;
 	int fsync_fail;
 	int no_fallocate;
@@ -98,7 +100,7 @@ static struct stat faults_seen = { .st_ino = (ino_t)-1 }; /* force a first read 
 static int img_fd = -1;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long delay_us;
+static unsigned long delay_us, fsync_delay_us;
 static char file_path[PATH_MAX + 2]; /* "/" NAME */
 
 enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_HELP };
@@ -110,6 +112,7 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--log=%s", log),
 	OPT("--size=%s", size),
 	OPT("--delay-us=%s", delay),
+	OPT("--fsync-delay-us=%s", fsync_delay),
 	OPT("--fsync-fail", fsync_fail),
 	OPT("--faults=%s", faults),
 	OPT("--no-fallocate", no_fallocate),
@@ -307,12 +310,12 @@ static void log_line(const char *fmt, ...)
 	pthread_mutex_unlock(&log_lock);
 }
 
-static void maybe_delay(void)
+static void sleep_us(unsigned long us)
 {
-	if (delay_us) {
+	if (us) {
 		struct timespec ts = {
-			.tv_sec = (time_t)(delay_us / 1000000),
-			.tv_nsec = (long)(delay_us % 1000000) * 1000,
+			.tv_sec = (time_t)(us / 1000000),
+			.tv_nsec = (long)(us % 1000000) * 1000,
 		};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
@@ -408,7 +411,7 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 	(void)path;
 	(void)fi;
 	log_line("R %jd %zu\n", (intmax_t)off, size);
-	maybe_delay();
+	sleep_us(delay_us);
 	if (faulty(&read_fail, (uint64_t)off, size))
 		return -EIO;
 	while (done < size) {
@@ -433,7 +436,7 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 	(void)path;
 	(void)fi;
 	log_line("W %jd %zu\n", (intmax_t)off, size);
-	maybe_delay();
+	sleep_us(delay_us);
 	if (faulty(&write_fail, (uint64_t)off, size))
 		return -EIO;
 	while (done < size) {
@@ -477,6 +480,7 @@ static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)datasync;
 	(void)fi;
 	log_line("S 0 0\n");
+	sleep_us(fsync_delay_us);
 	if (faulty(NULL, 0, 0))
 		return -EIO;
 	return fdatasync(img_fd) < 0 ? -errno : 0;
@@ -634,6 +638,16 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 		delay_us = (unsigned long)d;
+	}
+	if (opts.fsync_delay) {
+		uint64_t d;
+		const char *e = parse_num(opts.fsync_delay, &d);
+		if (!e || *e || d > 3600ULL * 1000000) {
+			fprintf(stderr, "faultfs: bad --fsync-delay-us '%s'\n",
+				opts.fsync_delay);
+			return 2;
+		}
+		fsync_delay_us = (unsigned long)d;
 	}
 
 	img_fd = open(opts.image, O_RDWR | O_CLOEXEC | (opts.size ? O_CREAT : 0), 0644);
