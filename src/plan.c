@@ -234,6 +234,17 @@ static bool disk_held_by_us(const struct plan *plan, const struct plan_target *p
 	return false;
 }
 
+/* "./NAME" or "DIR/./NAME": a name with a ':' that is meant as it stands. */
+static bool meant_literally(const char *arg)
+{
+	const char *base = strrchr(arg, '/');
+
+	if (!base)
+		return false;
+	return (base == arg + 1 && arg[0] == '.') ||
+	       (base >= arg + 2 && base[-1] == '.' && base[-2] == '/');
+}
+
 /*
  * target_open() said "PATH: why": say it of the argument as given, with
  * what a suffix that did not parse (or a file named like one) suggests.
@@ -277,14 +288,16 @@ static int open_target(struct plan *plan, struct plan_target *pt, char *err,
 	if (r < 0)
 		return refuse_open(plan, pt, r, why, err, errlen);
 	/* A typo in a suffix must not become a new file's name. */
-	if (!target_exists(pt->t) && pt->spec->bad_suffix &&
-	    strncmp(pt->arg, "./", 2)) {
+	if (!target_exists(pt->t) && pt->spec->bad_suffix && !meant_literally(pt->arg)) {
+		const char *base = strrchr(pt->arg, '/');
+		int dir = base ? (int)(base - pt->arg) : 0;
+
 		region_suffix_problem(pt->spec->bad_suffix, why, sizeof(why));
 		return refuse(plan, pt->line, err, errlen, -EINVAL,
 			      "%s: not creating a file of that name: '%s' after the "
 			      "last ':' is not a valid OFFSET[+LENGTH] (%s); write "
-			      "./%s to create it", pt->arg, pt->spec->bad_suffix, why,
-			      pt->arg);
+			      "%.*s%s./%s to create it", pt->arg, pt->spec->bad_suffix,
+			      why, dir, pt->arg, base ? "/" : "", base ? base + 1 : pt->arg);
 	}
 	return 0;
 }

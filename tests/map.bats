@@ -215,7 +215,7 @@ EOF
 	finish_kcopy
 	[ "$RC" -eq 130 ] || fail "exit $RC: $(cat "$ERR")"
 	local done_bytes
-	done_bytes=$(json_get 'd["jobs"][0]["bytes"]' <"$OUT")
+	done_bytes=$(json_get 'd["jobs"][0]["bytes_data"]' <"$OUT")
 	[ "$done_bytes" -gt 0 ]
 	[ "$done_bytes" -lt $((32 * MiB)) ]
 	[ -s "$M" ] || fail "no map saved on SIGINT"

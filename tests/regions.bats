@@ -171,13 +171,18 @@ assert_dst_unchanged() {
 	cp "$SRC" "$SCRATCH/x:1.5G"
 	run -0 "$KCOPY" -q "$SCRATCH/a:b" "$SCRATCH/c:d"
 	cmp "$SRC" "$SCRATCH/c:d"
-	run -0 "$KCOPY" -q "$SCRATCH/x:1.5G" "$SCRATCH/y:1.5G"
+	# a new file named like a failed suffix is created when written DIR/./NAME
+	run -0 "$KCOPY" -q "$SCRATCH/x:1.5G" "$SCRATCH/./y:1.5G"
 	cmp "$SRC" "$SCRATCH/y:1.5G"
 	[ ! -e "$SCRATCH/c" ] && [ ! -e "$SCRATCH/y" ]
 }
 
-@test "a missing destination named like dst:1.5K is a new file of that name, dst is untouched" {
-	run -0 "$KCOPY" -q "$SRC" "$DST:1.5K"
+@test "a missing destination named like dst:1.5K is refused (a typo?); DIR/./dst:1.5K creates it" {
+	run -2 --separate-stderr "$KCOPY" -q "$SRC" "$DST:1.5K"
+	[[ $stderr == *"not creating a file of that name"*"${DST%/*}/./${DST##*/}:1.5K"* ]] ||
+		fail "$stderr"
+	[ ! -e "$DST:1.5K" ]
+	run -0 "$KCOPY" -q "$SRC" "${DST%/*}/./${DST##*/}:1.5K"
 	cmp "$SRC" "$DST:1.5K"
 	assert_dst_unchanged
 }

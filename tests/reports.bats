@@ -162,12 +162,14 @@ refused_with() {
 	refused_with "'E' is not a unit" --zero "$SCRATCH/f:4M+8E"
 	[ ! -e "$SCRATCH/f:4M+8E" ] && [ ! -e "$SCRATCH/f" ]
 	# a mistyped suffix never becomes a new file's name...
-	refused_with "write ./$SCRATCH/j4.img:8E to create it" "$SRC" "$SCRATCH/j4.img:8E"
+	refused_with "write $SCRATCH/./j4.img:8E to create it" "$SRC" "$SCRATCH/j4.img:8E"
 	[ ! -e "$SCRATCH/j4.img:8E" ]
 	# ...unless asked for with ./
 	cd "$SCRATCH"
 	run -0 "$KCOPY" -q "$SRC" ./j4.img:8E
 	cmp "$SRC" "$SCRATCH/j4.img:8E"
+	run -0 "$KCOPY" -q "$SRC" "$SCRATCH/./j5.img:9Q"
+	cmp "$SRC" "$SCRATCH/j5.img:9Q"
 	# an existing file named like a region
 	cp "$SRC" "$SCRATCH/col:4096"
 	refused_with "write 'col:4096:0' to mean all of it" col:4096 "$SCRATCH/d.img"
