@@ -4,10 +4,13 @@
 #   make                 ./kcopy from src/*.c (objects in build/obj/)
 #   make helpers         build/faultfs (tests/helpers/faultfs.c, needs fuse3)
 #   make unit            C unit tests, built with ASan+UBSan, and run
-#   make check           install-deps, all, helpers, unit, fuzz-smoke, lint-man, bats,
-#                        check-asan, check-valgrind
+#   make check           install-deps, all, helpers, unit, analyze, fuzz-smoke, lint-man,
+#                        bats, check-asan, check-valgrind
 #   make check-asan      build-asan/kcopy (ASan+UBSan) and the bats suite again
 #   make lint-man        mandoc -Tlint and groff -ww on man/kcopy.1
+#   make analyze         clang's static analyzer (scan-build) on src/*.c: any finding fails
+#   make analyze-gcc     gcc -fanalyzer on src/*.c, for reference (not in check: GCC 12
+#                        takes a realloc into a member of a heap array's element for a leak)
 #   make fuzz            libFuzzer targets (clang, ASan+UBSan) in build/fuzz/, each run for
 #                        FUZZ_SECONDS (60) from tests/fuzz/corpus/; FUZZ_TARGETS picks them
 #   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
@@ -88,10 +91,15 @@ FUZZ_CFLAGS = $(STD) $(WARN) -O1 $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(FUZZ_
 FUZZ_LDFLAGS = $(LDFLAGS) $(DEBUG) $(FUZZ_SANITIZE) -fsanitize=fuzzer
 FUZZ_ENV = UBSAN_OPTIONS=print_stacktrace=1
 
+# Static analysis: the normal build's flags (-Werror included), one stamp per
+# file so that only what changed is analysed again.
+SCAN_BUILD ?= scan-build
+
 ifndef V
 QUIET_CC = @printf '    %-6s %s\n' CC $<;
 QUIET_LINK = @printf '    %-6s %s\n' LINK $@;
 QUIET_AR = @printf '    %-6s %s\n' AR $@;
+QUIET_ANALYZE = @printf '    %-6s %s\n' ANALYZE $<;
 endif
 
 SRC = $(sort $(wildcard src/*.c))
@@ -105,6 +113,9 @@ FUZZ_OBJ = $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRC))
 FUZZ_TEST_OBJ = $(patsubst %,build/fuzz/tests/fuzz_%.o,$(FUZZ_TARGETS))
 FUZZ_BIN = $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
+ANALYZE_OK = $(patsubst src/%.c,build/analyze/%.ok,$(SRC))
+ANALYZE_GCC_OK = $(patsubst src/%.c,build/analyze-gcc/%.ok,$(SRC))
+
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_OBJ = $(patsubst tests/unit/%.c,build/tests/obj/%.o,$(UNIT_SRC))
 UNIT_BIN = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
@@ -114,7 +125,7 @@ ASAN_PROG = build-asan/kcopy
 FAULTFS = build/faultfs
 
 .PHONY: all helpers unit check check-asan check-valgrind test-bats lint-man install \
-	uninstall clean demo bench bench-sweep fuzz fuzz-smoke
+	uninstall clean demo bench bench-sweep analyze analyze-gcc fuzz fuzz-smoke
 
 all: $(PROG)
 
@@ -143,7 +154,7 @@ build-asan/libkcopy.a: $(ASAN_LIB_OBJ)
 	$(QUIET_AR)$(AR) rcs $@ $^
 
 build/obj build-asan/obj build/tests/obj build/bats build/bats-asan \
-build/fuzz/obj build/fuzz/tests:
+build/fuzz/obj build/fuzz/tests build/analyze build/analyze-gcc:
 	@mkdir -p $@
 
 # --- test helpers -----------------------------------------------------------
@@ -172,6 +183,28 @@ unit: $(UNIT_BIN)
 	done; \
 	echo "unit: $$pass passed, $$fail failed"; \
 	test $$fail -eq 0
+
+# --- static analysis --------------------------------------------------------
+#
+# scan-build --status-bugs fails on any finding (its HTML report is kept in
+# build/analyze/report/); its output is shown only then, or with V=1.
+
+analyze: $(ANALYZE_OK)
+	@echo "analyze: $(words $(SRC)) files, no findings"
+
+build/analyze/%.ok: src/%.c | build/analyze
+	$(QUIET_ANALYZE)out=$$($(SCAN_BUILD) --status-bugs -o build/analyze/report \
+		--use-cc=$(CLANG) $(CLANG) $(FINAL_CFLAGS) -MF build/analyze/$*.d -MT $@ \
+		-c -o /dev/null $< 2>&1) || \
+		{ echo "$$out"; echo "analyze: $<: findings (scan-build)"; exit 1; }; \
+	$(if $(V),echo "$$out";) touch $@
+
+analyze-gcc: $(ANALYZE_GCC_OK)
+	@echo "analyze-gcc: $(words $(SRC)) files, no findings"
+
+build/analyze-gcc/%.ok: src/%.c | build/analyze-gcc
+	$(QUIET_ANALYZE)$(CC) $(FINAL_CFLAGS) -fanalyzer -MF build/analyze-gcc/$*.d -MT $@ \
+		-c -o /dev/null $< && touch $@
 
 # --- fuzzing ----------------------------------------------------------------
 #
@@ -280,6 +313,7 @@ check:
 	bash scripts/install-deps
 	$(MAKE) all helpers
 	$(MAKE) unit
+	$(MAKE) -k analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) lint-man
 	$(MAKE) test-bats
@@ -327,4 +361,4 @@ clean:
 .SECONDARY: $(UNIT_OBJ) $(FUZZ_TEST_OBJ)
 
 -include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) build/obj/faultfs.d \
-	 $(FUZZ_OBJ:.o=.d) $(FUZZ_TEST_OBJ:.o=.d)
+	 $(FUZZ_OBJ:.o=.d) $(FUZZ_TEST_OBJ:.o=.d) $(ANALYZE_OK:.ok=.d) $(ANALYZE_GCC_OK:.ok=.d)
