@@ -4,9 +4,16 @@
 #   make                 ./kcopy from src/*.c (objects in build/obj/)
 #   make helpers         build/faultfs (tests/helpers/faultfs.c, needs fuse3)
 #   make unit            C unit tests, built with ASan+UBSan, and run
-#   make check           install-deps, all, helpers, unit, lint-man, bats, check-asan
+#   make check           install-deps, all, helpers, unit, analyze, fuzz-smoke, lint-man,
+#                        bats, check-asan, check-valgrind
 #   make check-asan      build-asan/kcopy (ASan+UBSan) and the bats suite again
 #   make lint-man        mandoc -Tlint and groff -ww on man/kcopy.1
+#   make analyze         clang's static analyzer (scan-build) on src/*.c: any finding fails
+#   make analyze-gcc     gcc -fanalyzer on src/*.c, for reference (not in check: GCC 12
+#                        takes a realloc into a member of a heap array's element for a leak)
+#   make fuzz            libFuzzer targets (clang, ASan+UBSan) in build/fuzz/, each run for
+#                        FUZZ_SECONDS (60) from tests/fuzz/corpus/; FUZZ_TARGETS picks them
+#   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make demo | bench | bench-sweep | clean
 #
@@ -68,10 +75,31 @@ ASAN_LDFLAGS = $(LDFLAGS) $(DEBUG) $(SANITIZE)
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# The fuzz targets: clang and libFuzzer, with ASan+UBSan. The src objects are
+# instrumented for coverage (fuzzer-no-link); only the link adds libFuzzer's
+# main. A target is tests/fuzz/fuzz_NAME.c, its seeds tests/fuzz/corpus/NAME/;
+# adding NAME to FUZZ_TARGETS is all it takes.
+CLANG ?= clang
+FUZZ_TARGETS = size region jobfile map
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_MAX_LEN ?= 4096
+FUZZ_SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=all
+FUZZ_CFLAGS = $(STD) $(WARN) -O1 $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(FUZZ_SANITIZE) \
+	      -fsanitize=fuzzer-no-link $(CFLAGS) $(DEPFLAGS) $(BLKID_CFLAGS)
+FUZZ_LDFLAGS = $(LDFLAGS) $(DEBUG) $(FUZZ_SANITIZE) -fsanitize=fuzzer
+FUZZ_ENV = UBSAN_OPTIONS=print_stacktrace=1
+
+# Static analysis: the normal build's flags (-Werror included), one stamp per
+# file so that only what changed is analysed again.
+SCAN_BUILD ?= scan-build
+
 ifndef V
 QUIET_CC = @printf '    %-6s %s\n' CC $<;
 QUIET_LINK = @printf '    %-6s %s\n' LINK $@;
 QUIET_AR = @printf '    %-6s %s\n' AR $@;
+QUIET_ANALYZE = @printf '    %-6s %s\n' ANALYZE $<;
 endif
 
 SRC = $(sort $(wildcard src/*.c))
@@ -80,6 +108,13 @@ ASAN_OBJ = $(patsubst src/%.c,build-asan/obj/%.o,$(SRC))
 # Everything but main.o, for the unit tests (as an archive: a test pulls in
 # only the modules it uses).
 ASAN_LIB_OBJ = $(filter-out build-asan/obj/main.o,$(ASAN_OBJ))
+
+FUZZ_OBJ = $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRC)))
+FUZZ_TEST_OBJ = $(patsubst %,build/fuzz/tests/fuzz_%.o,$(FUZZ_TARGETS))
+FUZZ_BIN = $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+ANALYZE_OK = $(patsubst src/%.c,build/analyze/%.ok,$(SRC))
+ANALYZE_GCC_OK = $(patsubst src/%.c,build/analyze-gcc/%.ok,$(SRC))
 
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_OBJ = $(patsubst tests/unit/%.c,build/tests/obj/%.o,$(UNIT_SRC))
@@ -90,7 +125,7 @@ ASAN_PROG = build-asan/kcopy
 FAULTFS = build/faultfs
 
 .PHONY: all helpers unit check check-asan check-valgrind test-bats lint-man install \
-	uninstall clean demo bench bench-sweep
+	uninstall clean demo bench bench-sweep analyze analyze-gcc fuzz fuzz-smoke
 
 all: $(PROG)
 
@@ -118,7 +153,8 @@ build-asan/libkcopy.a: $(ASAN_LIB_OBJ)
 	@rm -f $@
 	$(QUIET_AR)$(AR) rcs $@ $^
 
-build/obj build-asan/obj build/tests/obj build/bats build/bats-asan:
+build/obj build-asan/obj build/tests/obj build/bats build/bats-asan \
+build/fuzz/obj build/fuzz/tests build/analyze build/analyze-gcc:
 	@mkdir -p $@
 
 # --- test helpers -----------------------------------------------------------
@@ -147,6 +183,85 @@ unit: $(UNIT_BIN)
 	done; \
 	echo "unit: $$pass passed, $$fail failed"; \
 	test $$fail -eq 0
+
+# --- static analysis --------------------------------------------------------
+#
+# scan-build --status-bugs fails on any finding (its HTML report is kept in
+# build/analyze/report/); its output is shown only then, or with V=1.
+
+analyze: $(ANALYZE_OK)
+	@echo "analyze: $(words $(SRC)) files, no findings"
+
+build/analyze/%.ok: src/%.c | build/analyze
+	$(QUIET_ANALYZE)out=$$($(SCAN_BUILD) --status-bugs -o build/analyze/report \
+		--use-cc=$(CLANG) $(CLANG) $(FINAL_CFLAGS) -MF build/analyze/$*.d -MT $@ \
+		-c -o /dev/null $< 2>&1) || \
+		{ echo "$$out"; echo "analyze: $<: findings (scan-build)"; exit 1; }; \
+	$(if $(V),echo "$$out";) touch $@
+
+analyze-gcc: $(ANALYZE_GCC_OK)
+	@echo "analyze-gcc: $(words $(SRC)) files, no findings"
+
+build/analyze-gcc/%.ok: src/%.c | build/analyze-gcc
+	$(QUIET_ANALYZE)$(CC) $(FINAL_CFLAGS) -fanalyzer -MF build/analyze-gcc/$*.d -MT $@ \
+		-c -o /dev/null $< && touch $@
+
+# --- fuzzing ----------------------------------------------------------------
+#
+# Each target runs from a scratch copy of its corpus (build/fuzz/run/NAME/),
+# so that the inputs libFuzzer adds stay out of the repository. A crash, a
+# leak, a broken property or a hang (-timeout) fails make, naming the target
+# and the saved input; the full libFuzzer log is build/fuzz/run/NAME/log.
+
+build/fuzz/obj/%.o: src/%.c | build/fuzz/obj
+	$(QUIET_CC)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/tests/%.o: tests/fuzz/%.c | build/fuzz/tests
+	$(QUIET_CC)$(CLANG) $(FUZZ_CFLAGS) -Isrc -Itests/fuzz -c -o $@ $<
+
+build/fuzz/libkcopy.a: $(FUZZ_OBJ)
+	@rm -f $@
+	$(QUIET_AR)$(AR) rcs $@ $^
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz_%.o build/fuzz/libkcopy.a
+	$(QUIET_LINK)$(CLANG) $(FUZZ_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+# $(call run-fuzz,SECONDS)
+# On a finding, the log is shown from the first report line (a broken
+# property, a sanitizer's or libFuzzer's ERROR) to its end.
+define run-fuzz
+	@fail=0; \
+	for t in $(FUZZ_TARGETS); do \
+		run=build/fuzz/run/$$t; log=$$run/log; \
+		rm -rf $$run/corpus $$log && mkdir -p $$run/corpus $$run/crash; \
+		if [ -d tests/fuzz/corpus/$$t ]; then \
+			cp -R tests/fuzz/corpus/$$t/. $$run/corpus/; fi; \
+		if $(FUZZ_ENV) build/fuzz/fuzz_$$t -max_total_time=$(1) \
+			-max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+			-artifact_prefix=$$run/crash/ $$run/corpus > $$log 2>&1; then \
+			runs=$$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) .*/\1 runs in \2 s/p' $$log); \
+			echo "fuzz: $$t: $$runs, corpus of $$(ls $$run/corpus | wc -l), no finding"; \
+			continue; \
+		fi; \
+		first=$$(grep -n -m 1 -E 'property violated|runtime error:|ERROR: ' $$log | cut -d: -f1); \
+		tail -n +$${first:-1} $$log | tail -n 80; \
+		input=$$(sed -n 's/.*Test unit written to \(.*\)$$/\1/p' $$log | tail -n 1); \
+		if [ -n "$$input" ]; then \
+			echo "fuzz: $$t FAILED on $$input"; \
+			echo "fuzz: reproduce with: build/fuzz/fuzz_$$t $$input"; \
+		else \
+			echo "fuzz: $$t FAILED, no input saved (see $$log)"; \
+		fi; \
+		fail=1; \
+	done; \
+	exit $$fail
+endef
+
+fuzz: $(FUZZ_BIN)
+	$(call run-fuzz,$(FUZZ_SECONDS))
+
+fuzz-smoke: $(FUZZ_BIN)
+	$(call run-fuzz,$(FUZZ_SMOKE_SECONDS))
 
 # --- the man page -----------------------------------------------------------
 
@@ -198,6 +313,8 @@ check:
 	bash scripts/install-deps
 	$(MAKE) all helpers
 	$(MAKE) unit
+	$(MAKE) -k analyze
+	$(MAKE) fuzz-smoke
 	$(MAKE) lint-man
 	$(MAKE) test-bats
 	$(MAKE) check-asan
@@ -239,7 +356,9 @@ bench-sweep: all
 clean:
 	rm -rf build build-asan $(PROG)
 
-# Keep the unit-test objects (make would delete them as intermediates).
-.SECONDARY: $(UNIT_OBJ)
+# Keep the unit-test and fuzz-harness objects (make would delete them as
+# intermediates).
+.SECONDARY: $(UNIT_OBJ) $(FUZZ_TEST_OBJ)
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) build/obj/faultfs.d
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) build/obj/faultfs.d \
+	 $(FUZZ_OBJ:.o=.d) $(FUZZ_TEST_OBJ:.o=.d) $(ANALYZE_OK:.ok=.d) $(ANALYZE_GCC_OK:.ok=.d)

@@ -770,16 +770,16 @@ static void add_extra_errors(struct report_job *rj, const struct kc_error_range 
  */
 static int run_verify(struct run *run)
 {
+	size_t i, nr_jobs = run->plan->nr_jobs;
 	struct kc_job **vjobs;
 	struct kc_job_stats vs;
 	const struct plan_job *pj;
-	size_t i;
 	int r = 0;
 
-	vjobs = calloc(run->plan->nr_jobs, sizeof(*vjobs));
+	vjobs = calloc(nr_jobs, sizeof(*vjobs));
 	if (!vjobs)
 		return -ENOMEM;
-	for (i = 0; i < run->plan->nr_jobs && r == 0; i++) {
+	for (i = 0; i < nr_jobs && r == 0; i++) {
 		pj = &run->plan->jobs[i];
 		run->rjobs[i].verified = 1;
 		if (!run->rjobs[i].stats.length)
@@ -789,7 +789,7 @@ static int run_verify(struct run *run)
 	}
 	if (r == 0)
 		r = kc_client_run(run->kc, tick, run, TICK_MS);
-	for (i = 0; i < run->plan->nr_jobs && r == 0; i++) {
+	for (i = 0; i < nr_jobs && r == 0; i++) {
 		if (!vjobs[i])
 			continue;
 		kc_job_stats(vjobs[i], &vs);

@@ -84,7 +84,6 @@ int range_set_remove(struct range_set *s, uint64_t start, uint64_t end)
 		/* [start, end) is inside one range: split it. */
 		if (reserve(s, 1) < 0)
 			return -ENOMEM;
-		r = &s->r[i];
 		memmove(&s->r[i + 1], &s->r[i], (s->nr - i) * sizeof(*s->r));
 		s->nr++;
 		s->r[i].end = start;

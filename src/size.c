@@ -153,7 +153,7 @@ char *size_format(uint64_t bytes, char *buf, size_t len)
 	static const char *const units[] = {
 		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB",
 	};
-	unsigned u = 0, shift;
+	unsigned u = 1, shift;
 	uint64_t whole, rem, tenths;
 
 	if (!len)
@@ -163,6 +163,7 @@ char *size_format(uint64_t bytes, char *buf, size_t len)
 		return buf;
 	}
 
+	/* KiB at least (so shift >= 10 below), then the largest unit <= bytes */
 	while (u + 1 < sizeof(units) / sizeof(units[0]) &&
 	       bytes >> (10 * (u + 1)))
 		u++;

@@ -357,18 +357,27 @@ EOF
 
 # --- 8: a stop is honoured while --rate waits ---------------------------------------
 
+# sigint_caught PID: the process has a SIGINT handler (SigCgt bit 1)
+sigint_caught() {
+	local mask
+	mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+	[[ -n $mask ]] && (((16#$mask & 2) != 0))
+}
+
 # stop_rate SIGNAL RATE: a --rate-limited copy stops on SIGNAL; prints seconds
 stop_rate() {
 	local sig=$1 rate=$2 pid t0 t1 i rc=0
 	make_file "$SCRATCH/src.img" 8M random
+	rm -f "$SCRATCH/dst.img"
 	"$KCOPY" -q --rate="$rate" "$SCRATCH/src.img" "$SCRATCH/dst.img" 3>&- &
 	pid=$!
 	register_cleanup pid "$pid"
-	# ready: the stop handlers are in place, and the first chunk went out
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $SCRATCH/dst.img ]] && break
+	# ready: the stop handlers are in place (SIGINT caught), the copy started
+	for ((i = 0; i < 400; i++)); do
+		[[ -s $SCRATCH/dst.img ]] && sigint_caught "$pid" && break
 		sleep 0.05
 	done
+	sigint_caught "$pid" || fail "kcopy never got ready"
 	t0=$(date +%s%N)
 	kill "-$sig" "$pid"
 	for ((i = 0; i < 400; i++)); do
