@@ -158,10 +158,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		PROPERTY(plen == n);
 		PROPERTY(r.offset == 0 && !r.has_length);
+		/* a size attempt: a digit, a sign, or nothing after the ':' */
 		if (colon && ((colon[1] >= '0' && colon[1] <= '9') ||
-			      colon[1] == '+'))
+			      colon[1] == '+' || colon[1] == '-' || !colon[1]))
+		{
+			char why[16];	/* small: the explanation must truncate safely */
+
 			PROPERTY(r.bad_suffix == r.path + (colon - arg) + 1);
-		else
+			region_suffix_problem(r.bad_suffix, why, sizeof(why));
+			PROPERTY(why[0] != '\0' && strlen(why) < sizeof(why));
+		} else
 			PROPERTY(!r.bad_suffix);
 	}
 
