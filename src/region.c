@@ -64,14 +64,16 @@ static void size_problem(const char *s, size_t n, char *buf, size_t len)
 	uint64_t v;
 	size_t digits;
 
+	/* Judged on what is shown: at most 60 bytes of it. */
 	snprintf(part, sizeof(part), "%.*s", (int)(n < 60 ? n : 60), s);
-	for (digits = 0; digits < n && s[digits] >= '0' && s[digits] <= '9'; digits++)
+	n = strlen(part);
+	for (digits = 0; digits < n && part[digits] >= '0' && part[digits] <= '9'; digits++)
 		;
 	if (!n)
 		snprintf(buf, len, "a size is missing");
-	else if (s[0] == '-')
+	else if (part[0] == '-')
 		snprintf(buf, len, "'%s': a size cannot be negative", part);
-	else if (digits < n && s[digits] == '.')
+	else if (digits < n && part[digits] == '.')
 		snprintf(buf, len, "'%s': sizes are whole numbers (no fractions)", part);
 	else if (size_parse(part, &v) == -ERANGE)
 		snprintf(buf, len, "'%s' is too large", part);
