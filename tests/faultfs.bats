@@ -282,3 +282,50 @@ EOF
 	run grep -F "$tmp" /proc/mounts
 	assert_failure
 }
+
+@test "the stale-loop reaper spares a running suite's loops, even with deleted backing files" {
+	# Three fake bats run dirs, as another suite's would be: one whose bats
+	# process is alive (this run's own), one whose recorded process is gone
+	# (a run that was killed), one without an owner record (a run starting).
+	local live="$SCRATCH/bats-run-live" dead="$SCRATCH/bats-run-dead"
+	local young="$SCRATCH/bats-run-young" gone="$SCRATCH/bats-run-gone" r
+	for r in "$live" "$dead" "$young" "$gone"; do
+		mkdir -p "$r/test/1"
+		make_file "$r/test/1/img" 1M
+	done
+	printf '%s %s\n' "$BATS_ROOT_PID" "$(_helper_starttime "$BATS_ROOT_PID")" >"$live/$_HELPER_OWNER"
+	# this run's pid with another start time: a reused pid, not the owner
+	printf '%s 1\n' "$BATS_ROOT_PID" >"$dead/$_HELPER_OWNER"
+	local Llive Ldeleted Ldead Lyoung Lgone
+	make_loop_on "$live/test/1/img" Llive
+	cp "$live/test/1/img" "$live/test/1/img2"
+	make_loop_on "$live/test/1/img2" Ldeleted
+	rm "$live/test/1/img2" # the test that owns it deleted its backing file
+	make_loop_on "$dead/test/1/img" Ldead
+	make_loop_on "$young/test/1/img" Lyoung
+	make_loop_on "$gone/test/1/img" Lgone
+	rm -r "$gone" # bats removed the run dir, the loop leaked
+	run -0 _helper_reap_stale
+	_helper_loop_attached "$Llive" || fail "reaped a loop of a running suite"
+	_helper_loop_attached "$Ldeleted" || fail "reaped a running suite's loop over a deleted file"
+	_helper_loop_attached "$Lyoung" || fail "reaped a loop of a run without an owner record"
+	! _helper_loop_attached "$Ldead" || fail "kept a loop of a run whose bats process is gone"
+	! _helper_loop_attached "$Lgone" || fail "kept a loop whose run dir is gone"
+}
+
+@test "teardown detaches a registered loop only while it still backs the registered file" {
+	make_file "$SCRATCH/a" 1M
+	make_file "$SCRATCH/b" 1M
+	local L back
+	make_loop_on "$SCRATCH/a" L
+	back=$(_helper_loop_backing "$L")
+	[ "$back" = "$SCRATCH/a" ]
+	# ours is detached, and another suite attaches its file to the same number
+	losetup -d "$L"
+	losetup --direct-io=on "$L" "$SCRATCH/b" || skip "$L was taken by someone else meanwhile"
+	register_cleanup loop "$L" "$SCRATCH/b"
+	run -0 _helper_detach_loop "$L" "$back"
+	[ "$(_helper_loop_backing "$L")" = "$SCRATCH/b" ] || fail "detached another file's loop"
+	run -0 _helper_detach_loop "$L" "$SCRATCH/b"
+	! _helper_loop_attached "$L"
+}

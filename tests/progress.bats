@@ -130,12 +130,17 @@ EOF
 }
 
 @test "--progress=json: lines parse, at most one a second, bytes_done monotonic, bytes_total constant" {
+	# the devices' speed now, without a --rate: whether the copy can keep up
+	# with the --rate at all (a loaded machine makes every device slow)
+	local speed
+	speed=$("$KCOPY" -q --json "$S" "$D" | json_get 'd["bytes"] / d["seconds"]')
+	make_file "$D" 32M zero
 	json_progress "$SCRATCH/lines" --progress=json --rate=10M "$S" "$D"
 	[ "$JP_RC" -eq 0 ] || fail "exit $JP_RC: $(cat "$SCRATCH/lines")"
 	cmp "$S" "$D"
-	run -0 python3 - "$SCRATCH/lines" $((32 * MiB)) $((10 * MiB)) <<'EOF'
+	run -0 python3 - "$SCRATCH/lines" $((32 * MiB)) $((10 * MiB)) "$speed" <<'EOF'
 import json, sys
-total, rate_asked = int(sys.argv[2]), int(sys.argv[3])
+total, rate_asked, speed = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 recs = []
 for l in open(sys.argv[1]):
     t, line = l.rstrip("\n").split("\t", 1)
@@ -156,17 +161,31 @@ if any(d["bytes_total"] != total for _, d in recs):
     sys.exit("bytes_total not constant %d: %r" % (total, [d["bytes_total"] for _, d in recs]))
 if done[-1] != total:
     sys.exit("last line does not say done: %r" % done)
-# at most once a second (the final line, printed at the end, may be sooner)
-for (a, _), (b, _) in zip(recs[:-2], recs[1:-1]):
-    if b - a < 0.9:
+# at most once a second (the final line, printed at the end, may be sooner).
+# The times are of arrival here, and a busy machine may hold up this reader
+# (not kcopy) for a while, which brings two arrivals closer: so no two lines
+# within half a second, and no more lines than seconds (+1) over any stretch.
+times = [t for t, _ in recs[:-1]]
+for (a, b) in zip(times, times[1:]):
+    if b - a < 0.5:
         sys.exit("two lines %.3f s apart: %r" % (b - a, [t for t, _ in recs]))
+for i in range(len(times)):
+    for j in range(i + 1, len(times)):
+        if j - i > times[j] - times[i] + 1:
+            sys.exit("%d lines in %.3f s: %r" % (j - i + 1, times[j] - times[i], times))
 # "rate" is the current rate in bytes/s: of the order of the --rate while the
-# copy runs (completions lag admissions by up to --memory, so not exact)
+# copy runs (completions lag admissions by up to --memory, so not exact); it
+# is never far over the --rate, and not far under it when the devices,
+# unthrottled, are well above it
 mid = [d["rate"] for t, d in recs if 0 < d["bytes_done"] < total and t > 1.5]
 for r in mid:
-    if not 0.5 * rate_asked <= r <= 1.6 * rate_asked:
-        sys.exit("rate %d far from the --rate %d: %r" % (r, rate_asked, [d for _, d in recs]))
-print("%d lines" % len(recs))
+    if r > 1.6 * rate_asked:
+        sys.exit("rate %d far over the --rate %d: %r" % (r, rate_asked, [d for _, d in recs]))
+    if speed >= 4 * rate_asked and r < 0.5 * rate_asked:
+        sys.exit("rate %d far under the --rate %d (the devices do %d B/s): %r"
+                 % (r, rate_asked, speed, [d for _, d in recs]))
+print("%d lines%s" % (len(recs), "" if speed >= 4 * rate_asked else
+      "; note: the devices do only %.1f MiB/s, the rate's lower bound is not asserted" % (speed / 2**20)))
 EOF
 	echo "# $output" >&3
 }

@@ -324,12 +324,12 @@ rand_loop() {
 	python3 -c '
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
-open(sys.argv[2], "w").close()
+open(sys.argv[2], "w").write("held\n")
 time.sleep(60)
 ' "$L" "$SCRATCH/held" 3>&- &
-	register_cleanup pid $!
-	for _ in $(seq 100); do [ -e "$SCRATCH/held" ] && break; sleep 0.05; done
-	[ -e "$SCRATCH/held" ] || fail "holder did not start"
+	local holder=$!
+	register_cleanup pid "$holder"
+	wait_lines "$holder" "$SCRATCH/held" '^held$' || fail "holder did not start"
 	refused --mentions "in use" -- "$SRC" "$L"
 	refused --mentions "in use" -- --force "$SRC" "$L"
 	[ "$(sha_of "$L")" = "$sha" ]

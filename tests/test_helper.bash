@@ -17,12 +17,32 @@
 #   make_loop_on FILE VAR [losetup args...]
 #   mount_faultfs VAR IMAGE [faultfs args...]   VAR = path of the exposed file
 #   loop_on_faultfs VAR FAULTFILE [losetup args...]
-#   register_cleanup KIND ARGS...          loop DEV | fuse MNT PID | mount MNT | pid PID | cmd STRING
+#   register_cleanup KIND ARGS...          loop DEV [BACKING] | fuse MNT PID | mount MNT | pid PID | cmd STRING
 #   helper_teardown                        (called by the default teardown)
 #   sha_of PATH [OFFSET LEN]
 #   assert_zero_range PATH OFFSET LEN
 #   assert_same_range A AOFF B BOFF LEN
 #   json_get EXPR                          JSON on stdin, python expression on `d`
+#
+# Waiting for a background process (never a bare `sleep N` before a signal:
+# on a loaded machine the process may not have started, or may be done).
+# Each fails the test if PID exits first or TIMEOUT_S (whole seconds) pass:
+#   wait_kcopy_ready PID [TIMEOUT_S]       until kcopy PID has exec'd and catches
+#                                          SIGINT, SIGTERM and SIGUSR1 (SigCgt in
+#                                          /proc/PID/status); kcopy installs them
+#                                          just before its first I/O (default 60 s)
+#   wait_kcopy_progress PID FILE [MIN_BYTES [TIMEOUT_S]]
+#                                          until FILE (kcopy's stderr with
+#                                          --progress=json) has a line with
+#                                          bytes_done >= MIN_BYTES (default 1);
+#                                          that bytes_done is left in
+#                                          KCOPY_PROGRESS.  Lines come at most once
+#                                          a second, so the copy must last longer.
+#   wait_lines PID FILE ERE [COUNT [TIMEOUT_S]]
+#                                          until FILE has COUNT (default 1) lines
+#                                          matching ERE, e.g. a faultfs --log line
+#                                          ('^R '), a map record ('^done '), or a
+#                                          helper process's "ready" line
 
 _bats_lib_dir=/usr/lib/bats
 for _lib in bats-support bats-assert bats-file; do
@@ -69,7 +89,7 @@ require_root() {
 }
 
 # register_cleanup KIND ARGS...  (undone in reverse order by helper_teardown)
-#   loop DEV        losetup -d DEV
+#   loop DEV [BACKING]  losetup -d DEV (only while DEV still backs BACKING)
 #   fuse MNT PID    fusermount3 -u MNT (umount -l fallback), then wait for/kill PID
 #   mount MNT       umount MNT (umount -l fallback)
 #   pid PID         kill PID (TERM, then KILL)
@@ -86,14 +106,36 @@ _helper_loop_attached() { # DEV
 	[[ -e "/sys/block/${1##*/}/loop/backing_file" ]]
 }
 
-_helper_detach_loop() { # DEV
-	local dev=$1 i j
-	_helper_loop_attached "$dev" || return 0
+# _helper_loop_backing DEV: the backing file of loop DEV as the kernel names
+# it (without " (deleted)"); fails if DEV is not attached
+_helper_loop_backing() {
+	local b
+	{ b=$(<"/sys/block/${1##*/}/loop/backing_file"); } 2>/dev/null || return 1
+	printf '%s\n' "${b% (deleted)}"
+}
+
+# _helper_loop_ours DEV BACKING: DEV is attached, and to BACKING (if given).
+# A device number is reused at once: another suite running beside this one
+# (another clone's `make check`) may have attached its own file to DEV since
+# ours was detached.
+_helper_loop_ours() {
+	local b
+	b=$(_helper_loop_backing "$1") || return 1
+	[[ -z ${2:-} || $b == "$2" ]]
+}
+
+_helper_detach_loop() { # DEV [BACKING]
+	local dev=$1 back=${2:-} i j
+	if ! _helper_loop_ours "$dev" "$back"; then
+		_helper_loop_attached "$dev" &&
+			_helper_warn "$dev now backs $(_helper_loop_backing "$dev"), not $back: left alone"
+		return 0
+	fi
 	for ((i = 0; i < 10; i++)); do
 		losetup -d "$dev" 2>/dev/null || true
 		# a busy device is only marked autoclear; wait until it is gone
 		for ((j = 0; j < 10; j++)); do
-			_helper_loop_attached "$dev" || return 0
+			_helper_loop_ours "$dev" "$back" || return 0
 			sleep 0.05
 		done
 		udevadm settle 2>/dev/null || true
@@ -102,10 +144,11 @@ _helper_detach_loop() { # DEV
 	return 1
 }
 
-_helper_pid_alive() { # PID: running and not a zombie
+_helper_pid_alive() { # PID: running and not a zombie (no fork: it is polled)
 	local st
-	[[ -r /proc/$1/stat ]] || return 1
-	st=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2) || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	st=${st%% *}
 	[[ -n $st && $st != Z ]]
 }
 
@@ -152,16 +195,17 @@ _helper_umount() { # MNT [fuse]
 	! _helper_is_mounted "$mnt"
 }
 
-# Loops whose backing file is below DIR (or deleted and was below DIR).
+# Loops whose backing file is below DIR (or deleted and was below DIR):
+# "DEV<TAB>BACKING" lines.
 _helper_loops_under() { # DIR
 	local f b
 	for f in /sys/block/loop*/loop/backing_file; do
 		[[ -r $f ]] || continue
-		b=$(<"$f") || continue
+		{ b=$(<"$f"); } 2>/dev/null || continue
 		b=${b% (deleted)}
 		if [[ $b == "$1"/* ]]; then
 			f=${f#/sys/block/}
-			printf '/dev/%s\n' "${f%%/*}"
+			printf '/dev/%s\t%s\n' "${f%%/*}" "$b"
 		fi
 	done
 }
@@ -172,15 +216,19 @@ _helper_mounts_under() { # DIR, deepest first
 }
 
 helper_teardown() {
-	local rc=0 kind a b dev mnt
+	local rc=0 kind a b dev back mnt
 	if [[ -n "${_HELPER_REGISTRY:-}" && -f "$_HELPER_REGISTRY" ]]; then
 		while IFS=$'\t' read -r -u 9 kind a b; do
 			case $kind in
-			loop) _helper_detach_loop "$a" || rc=1 ;;
+			loop)
+				# (shown with a failure: something else detached it)
+				_helper_loop_attached "$a" || _helper_warn "$a (for $b) was detached before teardown"
+				_helper_detach_loop "$a" "$b" || rc=1
+				;;
 			fuse)
 				# loops stacked on this mount that were not registered
-				while read -r dev; do
-					[[ -n $dev ]] && { _helper_detach_loop "$dev" || rc=1; }
+				while IFS=$'\t' read -r dev back; do
+					[[ -n $dev ]] && { _helper_detach_loop "$dev" "$back" || rc=1; }
 				done < <(_helper_loops_under "$a")
 				_helper_umount "$a" fuse || rc=1
 				if [[ -n $b ]]; then _helper_stop_pid "$b" || rc=1; fi
@@ -197,10 +245,10 @@ helper_teardown() {
 	if [[ -n "${SCRATCH:-}" ]]; then
 		local root
 		root=$(cd "$BATS_TEST_TMPDIR" 2>/dev/null && pwd -P) || root=$BATS_TEST_TMPDIR
-		while read -r dev; do
+		while IFS=$'\t' read -r dev back; do
 			[[ -n $dev ]] || continue
 			_helper_warn "sweeping leaked $dev"
-			_helper_detach_loop "$dev" || rc=1
+			_helper_detach_loop "$dev" "$back" || rc=1
 		done < <(_helper_loops_under "$root")
 		while read -r mnt; do
 			[[ -n $mnt ]] || continue
@@ -215,33 +263,70 @@ teardown() {
 	helper_teardown
 }
 
-# Once per bats run: detach loops left behind by a crashed earlier run of
-# ours (backing file in a bats temp dir that no longer exists).
+# _helper_starttime PID: the process's start time (field 22 of its stat),
+# which tells a pid from a later process that reuses the number
+_helper_starttime() {
+	local st
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	# shellcheck disable=SC2086 # the fields, split
+	set -- $st
+	printf '%s\n' "${20}"
+}
+
+# Each bats run that loads this file records its bats process in its run dir
+# (BATS_RUN_TMPDIR, a bats-run-XXXXXX dir): "PID STARTTIME".
+_HELPER_OWNER=.kcopy-owner
+
+# _helper_run_gone PATH: PATH lies below the run dir of a bats run that is
+# over: the dir is gone (bats removes it at the end of a run), or it names a
+# bats process that is no longer running (the run was killed).  A run dir
+# without an owner record counts as alive: it may be a run just starting,
+# or one whose test_helper is older.
+_helper_run_gone() {
+	local dir owner pid start
+	[[ $1 =~ ^(.*/bats-run-[^/]+)/ ]] || return 1
+	dir=${BASH_REMATCH[1]}
+	[[ -d $dir ]] || return 0
+	{ owner=$(<"$dir/$_HELPER_OWNER"); } 2>/dev/null || return 1
+	read -r pid start <<<"$owner"
+	[[ -n $pid && -n $start ]] || return 1
+	[[ $(_helper_starttime "$pid" 2>/dev/null) != "$start" ]]
+}
+
+# Once per bats run: detach loops and unmount faultfs mounts left behind by
+# an earlier run that crashed.  Another suite may be running beside this one
+# (`make check` in another clone): its loops are backed by files below its
+# own live run dir and are never touched, even when the backing file is
+# already deleted (a test may delete it, or its teardown is under way).
 _helper_reap_stale() {
 	local f b dev
 	for f in /sys/block/loop*/loop/backing_file; do
 		[[ -r $f ]] || continue
-		b=$(<"$f") || continue
+		{ b=$(<"$f"); } 2>/dev/null || continue
+		b=${b% (deleted)}
 		[[ $b == */bats-run-*/test/* ]] || continue
-		if [[ $b == *" (deleted)" || ! -e $b ]]; then
-			dev=${f#/sys/block/}
-			dev=/dev/${dev%%/*}
-			_helper_warn "detaching stale $dev ($b)"
-			losetup -d "$dev" 2>/dev/null || true
-		fi
+		_helper_run_gone "$b" || continue
+		dev=${f#/sys/block/}
+		dev=/dev/${dev%%/*}
+		_helper_warn "detaching stale $dev ($b)"
+		losetup -d "$dev" 2>/dev/null || true
 	done
 	awk '$3 == "fuse.faultfs" { gsub(/\\040/, " ", $2); print $2 }' /proc/mounts |
 		while read -r b; do
 			[[ $b == */bats-run-*/test/* ]] || continue
-			# a dead daemon leaves "Transport endpoint is not connected"
-			if ! stat -t "$b" >/dev/null 2>&1; then
-				_helper_warn "lazy-unmounting stale $b"
-				umount -l "$b" 2>/dev/null || true
-			fi
+			_helper_run_gone "$b" || continue
+			_helper_warn "lazy-unmounting stale $b"
+			umount -l "$b" 2>/dev/null || true
 		done
 }
-if [[ $EUID -eq 0 && -n "${BATS_RUN_TMPDIR:-}" && ! -e "$BATS_RUN_TMPDIR/.kcopy-reaped" ]]; then
-	: >"$BATS_RUN_TMPDIR/.kcopy-reaped"
+if [[ $EUID -eq 0 && -n "${BATS_RUN_TMPDIR:-}" && ! -e "$BATS_RUN_TMPDIR/$_HELPER_OWNER" ]]; then
+	if [[ -n ${BATS_ROOT_PID:-} ]] && _h_start=$(_helper_starttime "$BATS_ROOT_PID"); then
+		printf '%s %s\n' "$BATS_ROOT_PID" "$_h_start" >"$BATS_RUN_TMPDIR/$_HELPER_OWNER"
+	else
+		: >"$BATS_RUN_TMPDIR/$_HELPER_OWNER"
+	fi
+	unset _h_start
 	_helper_reap_stale
 fi
 
@@ -332,7 +417,8 @@ make_loop_on() {
 	[[ -e $_h_file ]] || { fail "make_loop_on: $_h_file does not exist"; return 1; }
 	_h_dev=$(losetup -f --show --direct-io=on "$@" "$_h_file") ||
 		{ fail "make_loop_on: losetup $* $_h_file failed"; return 1; }
-	register_cleanup loop "$_h_dev"
+	# with its backing file: teardown detaches DEV only while it is still ours
+	register_cleanup loop "$_h_dev" "$(_helper_loop_backing "$_h_dev")"
 	printf -v "$_h_var" '%s' "$_h_dev"
 }
 
@@ -354,7 +440,7 @@ make_loop() {
 # file (MNT/NAME, NAME from --name=, default "disk").  The daemon's pid is left
 # in FAULTFS_PID, its mount point in FAULTFS_MNT, its stderr in $FAULTFS_MNT.err.
 mount_faultfs() {
-	local _h_var=$1 _h_image=$2 _h_name=disk _h_a _h_mnt _h_pid _h_i
+	local _h_var=$1 _h_image=$2 _h_name=disk _h_a _h_mnt _h_pid _h_i=0
 	shift 2
 	require_root
 	[[ -x $FAULTFS ]] || { fail "faultfs not built: $FAULTFS (run make)"; return 1; }
@@ -371,16 +457,13 @@ mount_faultfs() {
 	"$FAULTFS" -f --image="$_h_image" "$@" "$_h_mnt" >"$_h_mnt.err" 2>&1 3>&- &
 	_h_pid=$!
 	register_cleanup fuse "$_h_mnt" "$_h_pid"
-	for ((_h_i = 0; _h_i < 100; _h_i++)); do
-		mountpoint -q "$_h_mnt" && break
-		if ! _helper_pid_alive "$_h_pid"; then
-			fail "faultfs exited: $(cat "$_h_mnt.err")"
-			return 1
-		fi
-		sleep 0.05
-	done
-	mountpoint -q "$_h_mnt" ||
-		{ fail "faultfs did not mount $_h_mnt: $(cat "$_h_mnt.err")"; return 1; }
+	# (a loaded machine can take seconds to start it)
+	_helper_wait_for "$_h_pid" 60 mountpoint -q "$_h_mnt" || _h_i=$?
+	case $_h_i in
+	0) ;;
+	1) fail "faultfs exited: $(cat "$_h_mnt.err")"; return 1 ;;
+	*) fail "faultfs did not mount $_h_mnt: $(cat "$_h_mnt.err")"; return 1 ;;
+	esac
 	[[ -f "$_h_mnt/$_h_name" ]] || { fail "faultfs: $_h_mnt/$_h_name missing"; return 1; }
 	# shellcheck disable=SC2034 # for the caller
 	FAULTFS_PID=$_h_pid FAULTFS_MNT=$_h_mnt
@@ -397,6 +480,101 @@ loop_on_faultfs() {
 	echo 2 >"/sys/block/${_h_ldev##*/}/queue/nomerges" ||
 		{ fail "loop_on_faultfs: cannot set nomerges on $_h_ldev"; return 1; }
 	printf -v "$_h_var" '%s' "$_h_ldev"
+}
+
+# --- waiting for a background process ----------------------------------------
+
+# _helper_wait_for PID TIMEOUT_S CMD...: poll CMD every 10 ms until it
+# succeeds.  Returns 0 then, 1 if PID exits (or is a zombie) first, 2 after
+# TIMEOUT_S seconds.  CMD is tried once more after PID is seen gone, for what
+# it left behind just before it exited.
+_helper_wait_for() {
+	local _w_pid=$1 _w_end
+	_w_end=$((${EPOCHREALTIME//[.,]/} + $2 * 1000000))
+	shift 2
+	while :; do
+		"$@" && return 0
+		if ! _helper_pid_alive "$_w_pid"; then
+			"$@" && return 0
+			return 1
+		fi
+		((${EPOCHREALTIME//[.,]/} < _w_end)) || return 2
+		sleep 0.01
+	done
+}
+
+# SigCgt bits: SIGINT (2) 0x2, SIGUSR1 (10) 0x200, SIGTERM (15) 0x4000
+_HELPER_KCOPY_SIGS=$((0x2 | 0x200 | 0x4000))
+
+# PID has exec'd (a child forked by this shell shows the shell's handlers
+# until it execs) and catches all of _HELPER_KCOPY_SIGS
+_helper_catches_stop() {
+	local k v cgt=
+	[[ -e /proc/$1/exe && ! /proc/$1/exe -ef $BASH ]] || return 1
+	{
+		while read -r k v; do
+			[[ $k == SigCgt: ]] && { cgt=$v; break; }
+		done <"/proc/$1/status"
+	} 2>/dev/null
+	[[ -n $cgt ]] && (((16#$cgt & _HELPER_KCOPY_SIGS) == _HELPER_KCOPY_SIGS))
+}
+
+# wait_kcopy_ready PID [TIMEOUT_S]
+wait_kcopy_ready() {
+	local pid=$1 timeout=${2:-60} r=0
+	_helper_wait_for "$pid" "$timeout" _helper_catches_stop "$pid" || r=$?
+	case $r in
+	0) return 0 ;;
+	1) fail "wait_kcopy_ready: process $pid exited before installing its signal handlers" ;;
+	*) fail "wait_kcopy_ready: process $pid has no SIGINT/SIGTERM/SIGUSR1 handlers after $timeout s" ;;
+	esac
+	return 1
+}
+
+# FILE has a complete --progress=json line with bytes_done >= MIN; sets
+# KCOPY_PROGRESS to the last such bytes_done
+_helper_progress_seen() { # FILE MIN
+	local line n=
+	[[ -r $1 ]] || return 1
+	# a line still being written has no newline yet: read skips it
+	while IFS= read -r line; do
+		[[ $line =~ ^\{\"bytes_done\":\ *([0-9]+) ]] && n=${BASH_REMATCH[1]}
+	done <"$1"
+	[[ -n $n ]] && ((n >= $2)) || return 1
+	KCOPY_PROGRESS=$n
+}
+
+# wait_kcopy_progress PID FILE [MIN_BYTES [TIMEOUT_S]]
+wait_kcopy_progress() {
+	local pid=$1 file=$2 min=${3:-1} timeout=${4:-60} r=0
+	# shellcheck disable=SC2034 # for the caller
+	KCOPY_PROGRESS=
+	_helper_wait_for "$pid" "$timeout" _helper_progress_seen "$file" "$min" || r=$?
+	case $r in
+	0) return 0 ;;
+	1) fail "wait_kcopy_progress: process $pid exited before reporting $min bytes done: $(tail -n 5 "$file" 2>/dev/null)" ;;
+	*) fail "wait_kcopy_progress: no progress line with $min bytes done after $timeout s: $(tail -n 5 "$file" 2>/dev/null)" ;;
+	esac
+	return 1
+}
+
+_helper_lines_seen() { # FILE ERE COUNT
+	local n
+	[[ -r $1 ]] || return 1
+	n=$(grep -cE -- "$2" "$1") || true
+	((${n:-0} >= $3))
+}
+
+# wait_lines PID FILE ERE [COUNT [TIMEOUT_S]]
+wait_lines() {
+	local pid=$1 file=$2 ere=$3 count=${4:-1} timeout=${5:-60} r=0
+	_helper_wait_for "$pid" "$timeout" _helper_lines_seen "$file" "$ere" "$count" || r=$?
+	case $r in
+	0) return 0 ;;
+	1) fail "wait_lines: process $pid exited before $file had $count lines like '$ere': $(tail -n 5 "$file" 2>/dev/null)" ;;
+	*) fail "wait_lines: $file has not $count lines like '$ere' after $timeout s: $(tail -n 5 "$file" 2>/dev/null)" ;;
+	esac
+	return 1
 }
 
 # --- content checks ----------------------------------------------------------

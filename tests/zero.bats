@@ -286,13 +286,9 @@ fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
 print("held", flush=True)
 time.sleep(120)
 ' "$L" >"$SCRATCH/holder.out" 3>&- &
-	register_cleanup pid $!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q held "$SCRATCH/holder.out" && break
-		sleep 0.05
-	done
-	grep -q held "$SCRATCH/holder.out" || fail "could not hold $L"
+	local holder=$!
+	register_cleanup pid "$holder"
+	wait_lines "$holder" "$SCRATCH/holder.out" '^held$' || fail "could not hold $L"
 	run -2 "$KCOPY" --zero "$L:1M+1M"
 	assert_output --partial "$L"
 	run -2 "$KCOPY" --force --zero --no-write-zeroes "$L"
