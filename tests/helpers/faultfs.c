@@ -6,7 +6,7 @@
  *           [--read-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--write-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--log=PATH] [--size=BYTES] [--delay-us=USEC]
- *           [--fsync-fail] [--no-fallocate]
+ *           [--fsync-fail] [--no-fallocate] [--faults=PATH]
  *           MOUNTPOINT
  *
  * MOUNTPOINT/NAME is the only file; it is backed by the image file PATH
@@ -28,6 +28,16 @@
  *  --delay-us    sleep USEC microseconds before serving each read/write.
  *  --fsync-fail  fsync/fdatasync of the file returns EIO.
  *  --no-fallocate  fallocate returns EOPNOTSUPP.
+ *  --faults      the fault set is read again from PATH at every open of the
+ *                file, so that a test can change the faults between two runs
+ *                of a program without a remount (which would give the file
+ *                another st_dev).  PATH holds whitespace-separated words
+ *                --read-fail=..., --write-fail=..., --fsync-fail and
+ *                --delay-us=USEC, with the syntax above; together they
+ *                replace the faults and the delay given on the command line.
+ *                A missing or empty PATH means no faults and no delay; a bad
+ *                word fails the open with EINVAL (and a message on stderr).
+ *                Change PATH only while no request is in flight.
  *
  * Numbers are decimal bytes (0x hex accepted) with optional suffix
  * s (512), K, M, G, T (powers of 1024).
@@ -78,12 +88,16 @@ static struct {
 	char *log;
 	char *size;
 	char *delay;
+	char *faults;
 	int fsync_fail;
 	int no_fallocate;
 	int show_help;
 } opts;
 
 static struct range_list read_fail, write_fail;
+static int fsync_fail;
+/* read_fail, write_fail, fsync_fail and delay_us, replaced by --faults */
+static pthread_rwlock_t faults_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int img_fd = -1;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -99,6 +113,7 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--log=%s", log),
 	OPT("--size=%s", size),
 	OPT("--delay-us=%s", delay),
+	OPT("--faults=%s", faults),
 	OPT("--fsync-fail", fsync_fail),
 	OPT("--no-fallocate", no_fallocate),
 	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
@@ -114,7 +129,7 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
 		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
 		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
-		"       [--fsync-fail] [--no-fallocate] MOUNTPOINT\n",
+		"       [--fsync-fail] [--no-fallocate] [--faults=PATH] MOUNTPOINT\n",
 		prog);
 }
 
@@ -210,13 +225,82 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 static int overlaps(const struct range_list *l, uint64_t off, uint64_t len)
 {
+	int hit = 0;
+
 	if (len == 0)
 		return 0;
-	for (size_t i = 0; i < l->n; i++) {
+	pthread_rwlock_rdlock(&faults_lock);
+	for (size_t i = 0; i < l->n && !hit; i++) {
 		const struct range *r = &l->r[i];
 		if (off < r->off + r->len && r->off < off + len)
-			return 1;
+			hit = 1;
 	}
+	pthread_rwlock_unlock(&faults_lock);
+	return hit;
+}
+
+static int parse_delay(const char *s, unsigned long *out)
+{
+	uint64_t d;
+	const char *e = parse_num(s, &d);
+
+	if (!e || *e || d > 3600ULL * 1000000) {
+		fprintf(stderr, "faultfs: bad --delay-us '%s'\n", s);
+		return -1;
+	}
+	*out = (unsigned long)d;
+	return 0;
+}
+
+/*
+ * --faults=PATH: read the fault set from PATH and put it in force.  Returns
+ * 0, or -1 (with a message) if a word is bad; the faults in force then stay.
+ */
+static int reload_faults(void)
+{
+	struct range_list rf = { 0 }, wf = { 0 }, old_rf, old_wf;
+	unsigned long delay = 0;
+	int ffail = 0, r = 0;
+	char *word = NULL;
+	FILE *f = fopen(opts.faults, "re");
+
+	if (!f && errno != ENOENT) {
+		fprintf(stderr, "faultfs: open %s: %s\n", opts.faults, strerror(errno));
+		return -1;
+	}
+	while (f && r == 0 && fscanf(f, "%ms", &word) == 1) {
+		if (!strncmp(word, "--read-fail=", 12))
+			r = add_ranges(&rf, word + 12, "--read-fail");
+		else if (!strncmp(word, "--write-fail=", 13))
+			r = add_ranges(&wf, word + 13, "--write-fail");
+		else if (!strcmp(word, "--fsync-fail"))
+			ffail = 1;
+		else if (!strncmp(word, "--delay-us=", 11))
+			r = parse_delay(word + 11, &delay);
+		else {
+			fprintf(stderr, "faultfs: %s: unknown word '%s'\n", opts.faults, word);
+			r = -1;
+		}
+		free(word);
+		word = NULL;
+	}
+	if (f)
+		fclose(f);
+	if (r) {
+		free(rf.r);
+		free(wf.r);
+		return -1;
+	}
+	pthread_rwlock_wrlock(&faults_lock);
+	old_rf = read_fail;
+	old_wf = write_fail;
+	read_fail = rf;
+	write_fail = wf;
+	fsync_fail = ffail;
+	delay_us = delay;
+	pthread_rwlock_unlock(&faults_lock);
+	free(old_rf.r);
+	free(old_wf.r);
 	return 0;
 }
 
@@ -250,10 +334,15 @@ static void log_line(const char *fmt, ...)
 
 static void maybe_delay(void)
 {
-	if (delay_us) {
+	unsigned long us;
+
+	pthread_rwlock_rdlock(&faults_lock);
+	us = delay_us;
+	pthread_rwlock_unlock(&faults_lock);
+	if (us) {
 		struct timespec ts = {
-			.tv_sec = (time_t)(delay_us / 1000000),
-			.tv_nsec = (long)(delay_us % 1000000) * 1000,
+			.tv_sec = (time_t)(us / 1000000),
+			.tv_nsec = (long)(us % 1000000) * 1000,
 		};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
@@ -328,6 +417,8 @@ static int ff_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (!is_file(path))
 		return -ENOENT;
+	if (opts.faults && reload_faults() < 0)
+		return -EINVAL;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -414,11 +505,16 @@ static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
 
 static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
+	int ffail;
+
 	(void)path;
 	(void)datasync;
 	(void)fi;
 	log_line("S 0 0\n");
-	if (opts.fsync_fail)
+	pthread_rwlock_rdlock(&faults_lock);
+	ffail = fsync_fail;
+	pthread_rwlock_unlock(&faults_lock);
+	if (ffail)
 		return -EIO;
 	return fdatasync(img_fd) < 0 ? -errno : 0;
 }
@@ -567,15 +663,11 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (opts.delay) {
-		uint64_t d;
-		const char *e = parse_num(opts.delay, &d);
-		if (!e || *e || d > 3600ULL * 1000000) {
-			fprintf(stderr, "faultfs: bad --delay-us '%s'\n", opts.delay);
-			return 2;
-		}
-		delay_us = (unsigned long)d;
-	}
+	if (opts.delay && parse_delay(opts.delay, &delay_us) < 0)
+		return 2;
+	fsync_fail = opts.fsync_fail;
+	if (opts.faults && reload_faults() < 0)
+		return 2;
 
 	img_fd = open(opts.image, O_RDWR | O_CLOEXEC | (opts.size ? O_CREAT : 0), 0644);
 	if (img_fd < 0) {
