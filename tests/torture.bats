@@ -14,9 +14,10 @@
 # (faultfs files for write and fsync faults, plain files - sometimes missing
 # or short at the start -, at most one loop device), each at a random
 # offset; one command `kcopy -q --json [-i] [-j N] [-b SIZE] --rate=R
-# --map=M SRC DST...`, run again and again.  Each of the first 1-6 runs has
+# --map=M SRC DST...`, run again and again.  Each of the first 1-5 runs has
 # its own faults (faultfs --read-fail/--write-fail ranges, --fsync-fail,
-# --delay-us, or none: faults come and go between runs) and maybe a SIGINT
+# --fsync-lose - a failed flush that loses the writes since the last good
+# one -, --delay-us, or none: faults come and go between runs) and maybe a SIGINT
 # or a kill -9 at a random moment once kcopy has its handlers in place; then
 # one run without faults or signals, which must exit 0; after the first
 # run that exits 0, one more run with read/write faults in force, which must
@@ -105,7 +106,7 @@ ranges() {
 # faults_for NODE: one random fault set of a faultfs node (-> TT_WORDS); a
 # source gets read faults, a destination write or fsync faults
 faults_for() {
-	local node=$1 words=() n
+	local node=$1 words=() n fs=
 	if tt_pct 65; then
 		tt_rand 3
 		n=$((TT_R + 1))
@@ -113,11 +114,20 @@ faults_for() {
 			ranges "$n" "$S_OFF" "$L"
 			words+=("--read-fail=$TT_RANGES")
 		else
-			if tt_pct 80; then
+			# a flush that fails; with --fsync-lose=N it loses the
+			# writes since the last good one, and the flushes after the
+			# first N succeed: in a run long enough to save the map on
+			# the way, =1 fails that flush and lets the final one pass
+			if ((DUR_MS < 1000)) && tt_pct 30; then
+				pick fs --fsync-fail --fsync-lose=0 --fsync-lose=1 --fsync-lose=2
+			elif ((DUR_MS >= 1000)) && tt_pct 50; then
+				pick fs --fsync-fail --fsync-lose=1 --fsync-lose=1 --fsync-lose=2
+			fi
+			if tt_pct "$([[ -n $fs ]] && echo 30 || echo 80)"; then
 				ranges "$n" "${D_OFF[${node#d}]}" "$L"
 				words+=("--write-fail=$TT_RANGES")
 			fi
-			if tt_pct 25; then words+=(--fsync-fail); fi
+			if [[ -n $fs ]]; then words+=("$fs"); fi
 		fi
 		if tt_pct 20; then
 			pick n 100 500 2000
@@ -168,9 +178,29 @@ build_scenario() {
 		L=$((L + tail))
 	fi
 
-	# the source
+	# the images: the source, and the destinations' old junk, of their
+	# full size (or short, or missing); one python for all (it starts slowly)
 	S_IMG="$dir/src.img"
-	tt_gen "$S_IMG" $((S_OFF + L)) "$seed"
+	local gens=("$S_IMG" $((S_OFF + L)) "$seed")
+	for ((d = 0; d < nd; d++)); do
+		extra=0
+		if ((!tail)) && tt_pct 50; then
+			tt_rand 8
+			extra=$(((TT_R + 1) * 64 * KiB))
+		fi
+		size=$((D_OFF[d] + L + extra))
+		D_START[d]=full
+		if [[ ${D_KIND[d]} == file ]]; then
+			pick "D_START[$d]" full full full short missing
+		fi
+		case ${D_START[d]} in
+		full) gens+=("$dir/d$d.img" "$size" $((seed * 10 + d + 1))) ;;
+		short) gens+=("$dir/d$d.img" $(((D_OFF[d] + L) / 2 / 4096 * 4096)) $((seed * 10 + d + 1))) ;;
+		esac
+	done
+	tt_gen "${gens[@]}"
+
+	# the source
 	if [[ $S_KIND == fuse ]]; then
 		S_FAULTS="$dir/src.faults"
 		: >"$S_FAULTS"
@@ -181,22 +211,14 @@ build_scenario() {
 	S_ARG=$S_PATH
 	((S_OFF == 0)) || S_ARG="$S_PATH:$S_OFF"
 
-	# the destinations: old junk, of their full size (or short, or missing)
+	# the destinations
 	NODES=()
 	if [[ $S_KIND == fuse ]]; then NODES+=(src); fi
 	D_ARGS=()
 	for ((d = 0; d < nd; d++)); do
-		extra=0
-		if ((!tail)) && tt_pct 50; then
-			tt_rand 8
-			extra=$(((TT_R + 1) * 64 * KiB))
-		fi
-		size=$((D_OFF[d] + L + extra))
-		D_START[d]=full
 		D_IMG="$dir/d$d.img"
 		case ${D_KIND[d]} in
 		fuse)
-			tt_gen "$D_IMG" "$size" $((seed * 10 + d + 1))
 			D_FAULTS[d]="$dir/d$d.faults"
 			: >"${D_FAULTS[d]}"
 			tt_mount_faultfs "D_PATH[$d]" "$dir" "d$d" "$D_IMG" "${D_FAULTS[d]}"
@@ -204,17 +226,10 @@ build_scenario() {
 			NODES+=("d$d")
 			;;
 		file)
-			pick "D_START[$d]" full full full short missing
-			case ${D_START[d]} in
-			full) tt_gen "$D_IMG" "$size" $((seed * 10 + d + 1)) ;;
-			short) tt_gen "$D_IMG" $(((D_OFF[d] + L) / 2 / 4096 * 4096)) $((seed * 10 + d + 1)) ;;
-			missing) rm -f "$D_IMG" ;;
-			esac
 			D_PATH[d]=$D_IMG
 			D_CMP[d]=$D_IMG
 			;;
 		loop)
-			tt_gen "$D_IMG" "$size" $((seed * 10 + d + 1))
 			tt_loop "D_PATH[$d]" "$D_IMG"
 			D_CMP[d]=${D_PATH[d]}
 			;;
@@ -234,13 +249,19 @@ build_scenario() {
 		pick size 64K 128K 256K 512K 1M
 		CMD+=(-b "$size")
 	fi
-	# a whole copy takes 0.25 to 1.25 s, long enough to be interrupted
-	tt_rand 1000
-	DUR_MS=$((250 + TT_R))
+	# a whole copy takes 0.2 to 0.7 s (long enough to be interrupted), or
+	# 1.2 to 1.7 s: then kcopy saves the map (and flushes) on the way too
+	if tt_pct 70; then
+		tt_rand 500
+		DUR_MS=$((200 + TT_R))
+	else
+		tt_rand 500
+		DUR_MS=$((1200 + TT_R))
+	fi
 	CMD+=("--rate=$((L * 1000 / DUR_MS / KiB))K" "--map=$MAP" "$S_ARG" "${D_ARGS[@]}")
 
 	# the plan of every run, drawn now so that it depends on the seed only
-	tt_rand 6
+	tt_rand 5
 	PLAN_FAULTY=$((TT_R + 1)) # runs 1..PLAN_FAULTY have faults and signals
 	PLAN_SIG=() PLAN_DELAY=()
 	declare -gA PLAN_FAULTS=()
@@ -345,7 +366,7 @@ EOF
 # violation in TT_VERDICT (several lines).  Returns 0 either way, so that a
 # helper's failure (errexit) still stops the test.
 run_scenario() {
-	local seed=$1 dir="$SCRATCH/seed-$1" run phase sig node words faults ready line
+	local seed=$1 dir="$SCRATCH/seed-$1" run phase sig node words faults ready line w kept
 	local finished=0 codes=() history=() violation= d f
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -367,7 +388,13 @@ run_scenario() {
 		for node in "${NODES[@]}"; do
 			words=
 			[[ $phase == clean ]] || words=${PLAN_FAULTS[$run,$node]}
-			[[ $phase != confirm ]] || words=${words//--fsync-fail/}
+			if [[ $phase == confirm ]]; then
+				kept=
+				for w in $words; do
+					[[ $w == --fsync* ]] || kept+=" $w"
+				done
+				words=$kept
+			fi
 			words=$(echo $words) # squeeze blanks
 			tt_set_faults "$(faults_file "$node")" $words
 			[[ -z $words ]] || faults+="${faults:+; }$node: $words"
@@ -504,6 +531,23 @@ replay all: KCOPY_TORTURE_SEEDS='${failed[*]}' bats tests/torture.bats"
 	tt_set_faults "$faults" --read-fail=4096+512 --bogus
 	run -1 dd if="$F" of=/dev/null bs=4K count=1 iflag=direct status=none
 	assert_output --partial "Invalid argument"
+	# --fsync-lose=1: the first flush fails and undoes the writes before it,
+	# the next one succeeds and keeps what was written since
+	tt_set_faults "$faults" --fsync-lose=1
+	run -0 python3 - "$F" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"\1" * 4096, 0)
+try:
+    os.fdatasync(fd)
+    sys.exit("the first fdatasync succeeded")
+except OSError:
+    pass
+os.pwrite(fd, b"\2" * 4096, 8192)
+os.fdatasync(fd)
+EOF
+	cmp -n 8192 "$img" "$SCRATCH/orig"
+	cmp -n 4096 -i 8192:0 "$img" <(head -c 4096 /dev/zero | tr '\0' '\2')
 	[ "$(stat -c '%d %i' "$F")" = "$id" ]
 	torture_cleanup
 }

@@ -6,7 +6,7 @@
  *           [--read-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--write-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--log=PATH] [--size=BYTES] [--delay-us=USEC]
- *           [--fsync-fail] [--no-fallocate] [--faults=PATH]
+ *           [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]
  *           MOUNTPOINT
  *
  * MOUNTPOINT/NAME is the only file; it is backed by the image file PATH
@@ -27,13 +27,21 @@
  *  --size        create PATH if missing and set its size to BYTES at start.
  *  --delay-us    sleep USEC microseconds before serving each read/write.
  *  --fsync-fail  fsync/fdatasync of the file returns EIO.
+ *  --fsync-lose  the next N fsync/fdatasync calls (N = 0: all of them) fail
+ *                with EIO, and each one undoes the writes made since the
+ *                last fsync that succeeded: the image gets back the bytes it
+ *                had, as if a volatile write cache had lost them (a later
+ *                fsync may succeed; what it lost stays lost).  Only writes
+ *                made while --fsync-lose is in force are undone, and only
+ *                within the image's size at the time of the write.
  *  --no-fallocate  fallocate returns EOPNOTSUPP.
  *  --faults      the fault set is read again from PATH at every open of the
  *                file, so that a test can change the faults between two runs
  *                of a program without a remount (which would give the file
  *                another st_dev).  PATH holds whitespace-separated words
- *                --read-fail=..., --write-fail=..., --fsync-fail and
- *                --delay-us=USEC, with the syntax above; together they
+ *                --read-fail=..., --write-fail=..., --fsync-fail,
+ *                --fsync-lose=N and --delay-us=USEC, with the syntax above
+ *                (N counts from the load); together they
  *                replace the faults and the delay given on the command line.
  *                A missing or empty PATH means no faults and no delay; a bad
  *                word fails the open with EINVAL (and a message on stderr).
@@ -89,6 +97,7 @@ static struct {
 	char *size;
 	char *delay;
 	char *faults;
+	char *fsync_lose;
 	int fsync_fail;
 	int no_fallocate;
 	int show_help;
@@ -96,8 +105,21 @@ static struct {
 
 static struct range_list read_fail, write_fail;
 static int fsync_fail;
-/* read_fail, write_fail, fsync_fail and delay_us, replaced by --faults */
+static long fsync_lose = -1;	/* -1: off; 0: every fsync; N: the first N */
+static long fsync_lose_left;	/* of those N, still to fail */
+/* read_fail, write_fail, fsync_fail, fsync_lose and delay_us (--faults) */
 static pthread_rwlock_t faults_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* --fsync-lose: the old bytes under each write since the last good fsync */
+struct undo {
+	off_t off;
+	size_t len;
+	char *old;
+};
+static struct undo *undo_log;
+static size_t nr_undo, cap_undo;
+static int undo_on;		/* --fsync-lose or --faults given */
+static pthread_mutex_t undo_lock = PTHREAD_MUTEX_INITIALIZER;
 static int img_fd = -1;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -114,6 +136,7 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--size=%s", size),
 	OPT("--delay-us=%s", delay),
 	OPT("--faults=%s", faults),
+	OPT("--fsync-lose=%s", fsync_lose),
 	OPT("--fsync-fail", fsync_fail),
 	OPT("--no-fallocate", no_fallocate),
 	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
@@ -129,7 +152,8 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
 		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
 		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
-		"       [--fsync-fail] [--no-fallocate] [--faults=PATH] MOUNTPOINT\n",
+		"       [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]\n"
+		"       MOUNTPOINT\n",
 		prog);
 }
 
@@ -252,6 +276,19 @@ static int parse_delay(const char *s, unsigned long *out)
 	return 0;
 }
 
+static int parse_lose(const char *s, long *out)
+{
+	uint64_t n;
+	const char *e = parse_num(s, &n);
+
+	if (!e || *e || n > 1000000) {
+		fprintf(stderr, "faultfs: bad --fsync-lose '%s'\n", s);
+		return -1;
+	}
+	*out = (long)n;
+	return 0;
+}
+
 /*
  * --faults=PATH: read the fault set from PATH and put it in force.  Returns
  * 0, or -1 (with a message) if a word is bad; the faults in force then stay.
@@ -260,6 +297,7 @@ static int reload_faults(void)
 {
 	struct range_list rf = { 0 }, wf = { 0 }, old_rf, old_wf;
 	unsigned long delay = 0;
+	long lose = -1;
 	int ffail = 0, r = 0;
 	char *word = NULL;
 	FILE *f = fopen(opts.faults, "re");
@@ -275,6 +313,8 @@ static int reload_faults(void)
 			r = add_ranges(&wf, word + 13, "--write-fail");
 		else if (!strcmp(word, "--fsync-fail"))
 			ffail = 1;
+		else if (!strncmp(word, "--fsync-lose=", 13))
+			r = parse_lose(word + 13, &lose);
 		else if (!strncmp(word, "--delay-us=", 11))
 			r = parse_delay(word + 11, &delay);
 		else {
@@ -297,6 +337,8 @@ static int reload_faults(void)
 	read_fail = rf;
 	write_fail = wf;
 	fsync_fail = ffail;
+	fsync_lose = lose;
+	fsync_lose_left = lose;
 	delay_us = delay;
 	pthread_rwlock_unlock(&faults_lock);
 	free(old_rf.r);
@@ -457,17 +499,10 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)done;
 }
 
-static int ff_write(const char *path, const char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static int write_image(const char *buf, size_t size, off_t off)
 {
 	size_t done = 0;
 
-	(void)path;
-	(void)fi;
-	log_line("W %jd %zu\n", (intmax_t)off, size);
-	maybe_delay();
-	if (overlaps(&write_fail, (uint64_t)off, size))
-		return -EIO;
 	while (done < size) {
 		ssize_t n = pwrite(img_fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0) {
@@ -478,6 +513,79 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 		done += (size_t)n;
 	}
 	return (int)done;
+}
+
+/* Under undo_lock: keep the bytes that a write will replace, if it may have
+ * to be undone. */
+static int save_undo(off_t off, size_t size)
+{
+	struct undo u = { off, 0, NULL };
+	long lose;
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&faults_lock);
+	lose = fsync_lose;
+	pthread_rwlock_unlock(&faults_lock);
+	if (lose < 0)
+		return 0;
+	u.old = malloc(size ? size : 1);
+	if (!u.old)
+		return -ENOMEM;
+	do
+		n = pread(img_fd, u.old, size, off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		free(u.old);
+		return -errno;
+	}
+	u.len = (size_t)n;
+	if (nr_undo == cap_undo) {
+		size_t cap = cap_undo ? cap_undo * 2 : 64;
+		struct undo *nu = realloc(undo_log, cap * sizeof(*nu));
+
+		if (!nu) {
+			free(u.old);
+			return -ENOMEM;
+		}
+		undo_log = nu;
+		cap_undo = cap;
+	}
+	undo_log[nr_undo++] = u;
+	return 0;
+}
+
+/* Under undo_lock: forget the undo log, or play it back (newest first). */
+static void drop_undo(int play_back)
+{
+	while (nr_undo) {
+		struct undo *u = &undo_log[--nr_undo];
+
+		if (play_back)
+			write_image(u->old, u->len, u->off);
+		free(u->old);
+	}
+}
+
+static int ff_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	log_line("W %jd %zu\n", (intmax_t)off, size);
+	maybe_delay();
+	if (overlaps(&write_fail, (uint64_t)off, size))
+		return -EIO;
+	if (undo_on) {
+		int r;
+
+		pthread_mutex_lock(&undo_lock);
+		r = save_undo(off, size);
+		if (r == 0)
+			r = write_image(buf, size, off);
+		pthread_mutex_unlock(&undo_lock);
+		return r;
+	}
+	return write_image(buf, size, off);
 }
 
 static int ff_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -505,7 +613,7 @@ static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
 
 static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	int ffail;
+	int ffail, lose, r;
 
 	(void)path;
 	(void)datasync;
@@ -516,7 +624,24 @@ static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	pthread_rwlock_unlock(&faults_lock);
 	if (ffail)
 		return -EIO;
-	return fdatasync(img_fd) < 0 ? -errno : 0;
+	if (!undo_on)
+		return fdatasync(img_fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&undo_lock);	/* no write while the cache is lost */
+	pthread_rwlock_wrlock(&faults_lock);
+	lose = fsync_lose >= 0 && (fsync_lose == 0 || fsync_lose_left > 0);
+	if (lose && fsync_lose > 0)
+		fsync_lose_left--;
+	pthread_rwlock_unlock(&faults_lock);
+	if (lose) {
+		drop_undo(1);
+		r = -EIO;
+	} else {
+		r = fdatasync(img_fd) < 0 ? -errno : 0;
+		if (r == 0)
+			drop_undo(0);
+	}
+	pthread_mutex_unlock(&undo_lock);
+	return r;
 }
 
 static int ff_flush(const char *path, struct fuse_file_info *fi)
@@ -666,6 +791,10 @@ int main(int argc, char *argv[])
 	if (opts.delay && parse_delay(opts.delay, &delay_us) < 0)
 		return 2;
 	fsync_fail = opts.fsync_fail;
+	if (opts.fsync_lose && parse_lose(opts.fsync_lose, &fsync_lose) < 0)
+		return 2;
+	fsync_lose_left = fsync_lose;
+	undo_on = opts.faults || opts.fsync_lose;
 	if (opts.faults && reload_faults() < 0)
 		return 2;
 
@@ -697,5 +826,7 @@ int main(int argc, char *argv[])
 	close(img_fd);
 	free(read_fail.r);
 	free(write_fail.r);
+	drop_undo(0);
+	free(undo_log);
 	return ret;
 }

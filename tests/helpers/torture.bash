@@ -18,7 +18,7 @@
 #   tt_srand SEED / tt_rand N (-> TT_R) / tt_pct P (true P% of the time)
 #       a xorshift32 PRNG in bash arithmetic: the same draws for a seed on
 #       every bash version (bash's own RANDOM changed between versions)
-#   tt_gen FILE SIZE SEED            SIZE deterministic random bytes
+#   tt_gen FILE SIZE SEED...         SIZE deterministic random bytes
 #   tt_mount_faultfs VAR DIR NAME IMAGE FAULTS
 #       faultfs over IMAGE, exposed as DIR/NAME.mnt/NAME (VAR), with the fault
 #       set read from the file FAULTS at every open (faultfs --faults)
@@ -55,18 +55,21 @@ tt_pct() { # P: true with probability P %
 	[[ $TT_R -lt $1 ]]
 }
 
-# tt_gen FILE SIZE SEED: SIZE bytes that depend only on SEED
+# tt_gen FILE SIZE SEED [FILE SIZE SEED...]: SIZE bytes that depend only on
+# SEED, in each FILE (one python for all: it is slow to start here)
 tt_gen() {
 	python3 -c '
 import random, sys
-path, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-r = random.Random(seed)
-with open(path, "wb") as f:
-    while n > 0:
-        k = min(n, 1 << 20)
-        f.write(r.randbytes(k))
-        n -= k
-' "$1" "$2" "$3" || fail "tt_gen $*"
+a = sys.argv[1:]
+for i in range(0, len(a), 3):
+    path, n, seed = a[i], int(a[i + 1]), int(a[i + 2])
+    r = random.Random(seed)
+    with open(path, "wb") as f:
+        while n > 0:
+            k = min(n, 1 << 20)
+            f.write(r.randbytes(k))
+            n -= k
+' "$@" || fail "tt_gen $*"
 }
 
 # --- the live list -------------------------------------------------------------
