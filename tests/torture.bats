@@ -11,18 +11,23 @@
 # PRNG): a source (a plain file, or a file behind faultfs for read faults;
 # 1-4 MiB of random bytes, sometimes at an offset, sometimes with an
 # unaligned tail when every region is a regular file) and 1-3 destinations
-# (faultfs files for write and fsync faults, plain files - sometimes missing
+# (faultfs files for write and flush faults, plain files - sometimes missing
 # or short at the start -, at most one loop device), each at a random
-# offset; one command `kcopy -q --json [-i] [-j N] [-b SIZE] --rate=R
-# --map=M SRC DST...`, run again and again.  Each of the first 1-5 runs has
-# its own faults (faultfs --read-fail/--write-fail ranges, --fsync-fail,
-# --fsync-lose - a failed flush that loses the writes since the last good
-# one -, --delay-us, or none: faults come and go between runs) and maybe a SIGINT
-# or a kill -9 at a random moment once kcopy has its handlers in place; then
-# one run without faults or signals, which must exit 0; after the first
-# run that exits 0, one more run with read/write faults in force, which must
-# exit 0 too (a finished job does no I/O).  After every exit 0, every
-# destination region is compared with the source region.
+# offset; one command `kcopy -q --json [-i] [-j N] [-b SIZE] [--verify]
+# --rate=R --map=M SRC DST...` (a whole copy takes 0.2-0.6 s, or 1.2-1.7 s
+# so that the map is saved - and the destinations flushed - on the way),
+# run again and again:
+#   - runs 1 to 1-5: each with its own faults (faultfs --read-fail and
+#     --write-fail ranges; --fsync-fail; --fsync-lose=N, N failed flushes
+#     that lose the writes since the last good one; --delay-us; with
+#     --verify, --corrupt-write ranges, silent corruption, alone and with
+#     no signal; or none: faults come and go) and maybe a SIGINT or a
+#     kill -9 at a random moment, once kcopy has its handlers in place;
+#   - then a run without faults or signals, which must exit 0;
+#   - after the first run that exits 0, one more run with read and write
+#     faults in force, which must exit 0 too (a finished job does no I/O).
+# After every exit 0, every destination region is compared with the
+# source region.
 #
 # The faults change through faultfs --faults=FILE (re-read at every open),
 # not by a remount: a remount gives the file another st_dev, and the map
@@ -113,6 +118,11 @@ faults_for() {
 		if [[ $node == src ]]; then
 			ranges "$n" "$S_OFF" "$L"
 			words+=("--read-fail=$TT_RANGES")
+		elif ((VERIFY)) && tt_pct 30; then
+			# silent corruption, that only --verify can see (the run
+			# gets no other fault and no signal: see build_scenario)
+			ranges "$n" "${D_OFF[${node#d}]}" "$L"
+			words+=("--corrupt-write=$TT_RANGES")
 		else
 			# a flush that fails; with --fsync-lose=N it loses the
 			# writes since the last good one, and the flushes after the
@@ -179,7 +189,7 @@ build_scenario() {
 	fi
 
 	# the images: the source, and the destinations' old junk, of their
-	# full size (or short, or missing); one python for all (it starts slowly)
+	# full size (or short, or missing)
 	S_IMG="$dir/src.img"
 	local gens=("$S_IMG" $((S_OFF + L)) "$seed")
 	for ((d = 0; d < nd; d++)); do
@@ -249,10 +259,16 @@ build_scenario() {
 		pick size 64K 128K 256K 512K 1M
 		CMD+=(-b "$size")
 	fi
-	# a whole copy takes 0.2 to 0.7 s (long enough to be interrupted), or
+	VERIFY=0
+	if tt_pct 25; then
+		VERIFY=1
+		CMD+=(--verify)
+	fi
+	# a whole copy takes 0.2 to 0.6 s (long enough to be interrupted), or
 	# 1.2 to 1.7 s: then kcopy saves the map (and flushes) on the way too
-	if tt_pct 70; then
-		tt_rand 500
+	# (not with --verify, whose reading back is as slow again, twice)
+	if ((VERIFY)) || tt_pct 70; then
+		tt_rand 400
 		DUR_MS=$((200 + TT_R))
 	else
 		tt_rand 500
@@ -284,6 +300,16 @@ build_scenario() {
 				words+=$TT_WORDS
 			done
 		fi
+		# a silent corruption comes alone, in a run that ends: then
+		# --verify sees it, and the run must not claim the range
+		if [[ $words == *--corrupt-write* ]]; then
+			for node in "${NODES[@]}"; do
+				if [[ ${PLAN_FAULTS[$slot,$node]} != --corrupt-write* ]]; then
+					PLAN_FAULTS[$slot,$node]=
+				fi
+			done
+			PLAN_SIG[slot]=none
+		fi
 		# a run without faults nor signal would end the sequence: only
 		# the clean run after the faulty ones is that
 		if [[ -z $words && ${PLAN_SIG[slot]} == none ]]; then
@@ -310,7 +336,7 @@ describe_scenario() {
 # differing DEST_INDEX: a description of where dest d differs from the source
 differing() {
 	local d=$1
-	python3 - "$S_IMG" "$S_OFF" "${D_CMP[d]}" "${D_OFF[d]}" "$L" <<'EOF'
+	"$TT_PY" - "$S_IMG" "$S_OFF" "${D_CMP[d]}" "${D_OFF[d]}" "$L" <<'EOF'
 import sys
 src, soff, dst, doff, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 with open(src, "rb") as f:
@@ -344,7 +370,7 @@ same_as_source() {
 
 # summary OUT: the JSON report of a run in one line
 summary() {
-	python3 - "$1" <<'EOF'
+	"$TT_PY" - "$1" <<'EOF'
 import json, sys
 try:
     d = json.load(open(sys.argv[1]))
@@ -383,7 +409,8 @@ run_scenario() {
 			phase=clean
 		fi
 		# the faults of this run (a finished job is re-run under read and
-		# write faults, but no fsync fault: it does no I/O, a flush may be)
+		# write faults, but no fsync fault: it does no I/O, but a flush
+		# may be)
 		faults=
 		for node in "${NODES[@]}"; do
 			words=
@@ -391,9 +418,11 @@ run_scenario() {
 			if [[ $phase == confirm ]]; then
 				kept=
 				for w in $words; do
-					[[ $w == --fsync* ]] || kept+=" $w"
+					[[ $w == --fsync* || $w == --corrupt* ]] || kept+=" $w"
 				done
 				words=$kept
+				# (with --verify, no fault at all: a re-run might verify)
+				((!VERIFY)) || words=
 			fi
 			words=$(echo $words) # squeeze blanks
 			tt_set_faults "$(faults_file "$node")" $words
@@ -441,6 +470,13 @@ run_scenario() {
 		fi
 		if [[ -z $violation && $phase == confirm && $TT_RC != 0 ]]; then
 			violation="run $run, a re-run of a finished job, exited $TT_RC"
+		fi
+		if [[ -n $violation && $TT_RC != 0 ]]; then
+			for d in "${!D_KIND[@]}"; do
+				if ! same_as_source "$d"; then
+					violation+="; dest $d differs from the source: $(differing "$d")"
+				fi
+			done
 		fi
 		[[ -z $violation ]] || break
 		[[ $phase != confirm ]] || break
@@ -548,6 +584,12 @@ os.fdatasync(fd)
 EOF
 	cmp -n 8192 "$img" "$SCRATCH/orig"
 	cmp -n 4096 -i 8192:0 "$img" <(head -c 4096 /dev/zero | tr '\0' '\2')
+	# --corrupt-write: the write succeeds, its bytes in the range inverted
+	tt_set_faults "$faults" --corrupt-write=$((16384 + 512))+1024
+	run -0 dd if=/dev/zero of="$F" bs=4K seek=4 count=1 oflag=direct conv=notrunc status=none
+	cmp -n 512 -i 16384:0 "$img" /dev/zero
+	cmp -n 1024 -i $((16384 + 512)):0 "$img" <(head -c 1024 /dev/zero | tr '\0' '\377')
+	cmp -n 2560 -i $((16384 + 1536)):0 "$img" /dev/zero
 	[ "$(stat -c '%d %i' "$F")" = "$id" ]
 	torture_cleanup
 }

@@ -5,6 +5,7 @@
  *   faultfs -f [fuse opts] --image=PATH --name=NAME
  *           [--read-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--write-fail=OFF+LEN[,OFF+LEN...]]...
+ *           [--corrupt-write=OFF+LEN[,OFF+LEN...]]...
  *           [--log=PATH] [--size=BYTES] [--delay-us=USEC]
  *           [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]
  *           MOUNTPOINT
@@ -18,6 +19,9 @@
  *                image is left untouched (the whole request fails).  A data-
  *                changing fallocate (PUNCH_HOLE / ZERO_RANGE) overlapping a
  *                range fails the same way.
+ *  --corrupt-write  a write request overlapping a range succeeds, but the
+ *                bytes of it inside the range reach the image inverted
+ *                (XOR 0xff): silent corruption, for --verify.
  *  --log         append one line per request, at arrival, in arrival order:
  *                  "R OFF LEN"  read          "W OFF LEN"  write
  *                  "F OFF LEN MODE"  fallocate (MODE in decimal)
@@ -39,7 +43,8 @@
  *                file, so that a test can change the faults between two runs
  *                of a program without a remount (which would give the file
  *                another st_dev).  PATH holds whitespace-separated words
- *                --read-fail=..., --write-fail=..., --fsync-fail,
+ *                --read-fail=..., --write-fail=..., --corrupt-write=...,
+ *                --fsync-fail,
  *                --fsync-lose=N and --delay-us=USEC, with the syntax above
  *                (N counts from the load); together they
  *                replace the faults and the delay given on the command line.
@@ -103,11 +108,11 @@ static struct {
 	int show_help;
 } opts;
 
-static struct range_list read_fail, write_fail;
+static struct range_list read_fail, write_fail, corrupt_write;
 static int fsync_fail;
 static long fsync_lose = -1;	/* -1: off; 0: every fsync; N: the first N */
 static long fsync_lose_left;	/* of those N, still to fail */
-/* read_fail, write_fail, fsync_fail, fsync_lose and delay_us (--faults) */
+/* the range lists, fsync_fail, fsync_lose and delay_us (--faults) */
 static pthread_rwlock_t faults_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* --fsync-lose: the old bytes under each write since the last good fsync */
@@ -126,7 +131,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long delay_us;
 static char file_path[PATH_MAX + 2]; /* "/" NAME */
 
-enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_HELP };
+enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_CORRUPT_WRITE, KEY_HELP };
 
 #define OPT(t, p) { t, offsetof(__typeof__(opts), p), 1 }
 static const struct fuse_opt faultfs_opts[] = {
@@ -141,6 +146,7 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--no-fallocate", no_fallocate),
 	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
 	FUSE_OPT_KEY("--write-fail=", KEY_WRITE_FAIL),
+	FUSE_OPT_KEY("--corrupt-write=", KEY_CORRUPT_WRITE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_END
@@ -151,6 +157,7 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
 		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
+		"       [--corrupt-write=OFF+LEN[,...]]...\n"
 		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
 		"       [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]\n"
 		"       MOUNTPOINT\n",
@@ -239,6 +246,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return add_ranges(&read_fail, arg + strlen("--read-fail="), "--read-fail");
 	case KEY_WRITE_FAIL:
 		return add_ranges(&write_fail, arg + strlen("--write-fail="), "--write-fail");
+	case KEY_CORRUPT_WRITE:
+		return add_ranges(&corrupt_write, arg + strlen("--corrupt-write="),
+				  "--corrupt-write");
 	case KEY_HELP:
 		opts.show_help = 1;
 		return 1; /* let fuse print its own options too */
@@ -295,7 +305,7 @@ static int parse_lose(const char *s, long *out)
  */
 static int reload_faults(void)
 {
-	struct range_list rf = { 0 }, wf = { 0 }, old_rf, old_wf;
+	struct range_list rf = { 0 }, wf = { 0 }, cw = { 0 }, old_rf, old_wf, old_cw;
 	unsigned long delay = 0;
 	long lose = -1;
 	int ffail = 0, r = 0;
@@ -311,6 +321,8 @@ static int reload_faults(void)
 			r = add_ranges(&rf, word + 12, "--read-fail");
 		else if (!strncmp(word, "--write-fail=", 13))
 			r = add_ranges(&wf, word + 13, "--write-fail");
+		else if (!strncmp(word, "--corrupt-write=", 16))
+			r = add_ranges(&cw, word + 16, "--corrupt-write");
 		else if (!strcmp(word, "--fsync-fail"))
 			ffail = 1;
 		else if (!strncmp(word, "--fsync-lose=", 13))
@@ -329,13 +341,16 @@ static int reload_faults(void)
 	if (r) {
 		free(rf.r);
 		free(wf.r);
+		free(cw.r);
 		return -1;
 	}
 	pthread_rwlock_wrlock(&faults_lock);
 	old_rf = read_fail;
 	old_wf = write_fail;
+	old_cw = corrupt_write;
 	read_fail = rf;
 	write_fail = wf;
+	corrupt_write = cw;
 	fsync_fail = ffail;
 	fsync_lose = lose;
 	fsync_lose_left = lose;
@@ -343,6 +358,7 @@ static int reload_faults(void)
 	pthread_rwlock_unlock(&faults_lock);
 	free(old_rf.r);
 	free(old_wf.r);
+	free(old_cw.r);
 	return 0;
 }
 
@@ -566,26 +582,61 @@ static void drop_undo(int play_back)
 	}
 }
 
+/* --corrupt-write: a copy of buf with the bytes inside the ranges inverted,
+ * or NULL (*err set on ENOMEM) if the write does not overlap them */
+static char *corrupted(const char *buf, size_t size, off_t off, int *err)
+{
+	uint64_t start = (uint64_t)off, end = start + size;
+	char *copy = NULL;
+
+	*err = 0;
+	if (!overlaps(&corrupt_write, start, size))
+		return NULL;
+	copy = malloc(size ? size : 1);
+	if (!copy) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(copy, buf, size);
+	pthread_rwlock_rdlock(&faults_lock);
+	for (size_t i = 0; i < corrupt_write.n; i++) {
+		const struct range *r = &corrupt_write.r[i];
+		uint64_t a = r->off > start ? r->off : start;
+		uint64_t b = r->off + r->len < end ? r->off + r->len : end;
+
+		for (; a < b; a++)
+			copy[a - start] ^= (char)0xff;
+	}
+	pthread_rwlock_unlock(&faults_lock);
+	return copy;
+}
+
 static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	char *bad;
+	int r;
+
 	(void)path;
 	(void)fi;
 	log_line("W %jd %zu\n", (intmax_t)off, size);
 	maybe_delay();
 	if (overlaps(&write_fail, (uint64_t)off, size))
 		return -EIO;
+	bad = corrupted(buf, size, off, &r);
+	if (r)
+		return r;
 	if (undo_on) {
-		int r;
-
 		pthread_mutex_lock(&undo_lock);
 		r = save_undo(off, size);
 		if (r == 0)
-			r = write_image(buf, size, off);
+			r = write_image(bad ? bad : buf, size, off);
 		pthread_mutex_unlock(&undo_lock);
-		return r;
+	} else {
+		r = write_image(bad ? bad : buf, size, off);
 	}
-	return write_image(buf, size, off);
+	free(bad);
+	return r;
 }
 
 static int ff_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -826,6 +877,7 @@ int main(int argc, char *argv[])
 	close(img_fd);
 	free(read_fail.r);
 	free(write_fail.r);
+	free(corrupt_write.r);
 	drop_undo(0);
 	free(undo_log);
 	return ret;

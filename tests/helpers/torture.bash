@@ -32,6 +32,11 @@
 
 TT_LIVE="${BATS_TEST_TMPDIR:-/nonexistent}/.torture-live"
 
+# The python interpreter itself, not a version manager's shim in front of it,
+# which takes a third of a second to start.
+TT_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || TT_PY=
+[[ -n $TT_PY && -x $TT_PY ]] || TT_PY=python3
+
 # --- the PRNG ----------------------------------------------------------------
 
 tt_srand() { # SEED
@@ -56,9 +61,9 @@ tt_pct() { # P: true with probability P %
 }
 
 # tt_gen FILE SIZE SEED [FILE SIZE SEED...]: SIZE bytes that depend only on
-# SEED, in each FILE (one python for all: it is slow to start here)
+# SEED, in each FILE
 tt_gen() {
-	python3 -c '
+	"$TT_PY" -S -c '
 import random, sys
 a = sys.argv[1:]
 for i in range(0, len(a), 3):
