@@ -14,6 +14,8 @@
 #   make fuzz            libFuzzer targets (clang, ASan+UBSan) in build/fuzz/, each run for
 #                        FUZZ_SECONDS (60) from tests/fuzz/corpus/; FUZZ_TARGETS picks them
 #   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
+#   make torture         tests/torture.bats alone, on many seeds: SEEDS=N (100)
+#                        seeds from BASE=B (1000), or SEED='1234 1300-1310'
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make demo | bench | bench-sweep | clean
 #
@@ -125,7 +127,7 @@ ASAN_PROG = build-asan/kcopy
 FAULTFS = build/faultfs
 
 .PHONY: all helpers unit check check-asan check-valgrind test-bats lint-man install \
-	uninstall clean demo bench bench-sweep analyze analyze-gcc fuzz fuzz-smoke
+	uninstall clean demo bench bench-sweep analyze analyze-gcc fuzz fuzz-smoke torture
 
 all: $(PROG)
 
@@ -306,6 +308,14 @@ check-asan: $(ASAN_PROG) helpers
 # invalid access on any error path.
 check-valgrind: $(DYN_PROG) helpers
 	$(call run-bats,$(CURDIR)/tests/helpers/kcopy-valgrind,build/bats-valgrind,bats-valgrind,KCOPY_REAL=$(CURDIR)/$(DYN_PROG),tests/errors.bats)
+
+# The torture test (20 seeds in `make check`) on more seeds, or on the seeds
+# to replay: make torture SEEDS=200 | make torture SEED=1234 | BASE=5000
+SEEDS ?= 100
+BASE ?= 1000
+torture: all helpers
+	$(call run-bats,$(CURDIR)/$(PROG),build/bats-torture,torture,KCOPY_TORTURE_COUNT=$(SEEDS) \
+		KCOPY_TORTURE_BASE=$(BASE) $(if $(SEED),KCOPY_TORTURE_SEEDS='$(SEED)'),tests/torture.bats)
 
 # Each step in its own make, in order: the first one installs what the later
 # ones (and the pkg-config look-ups) need.

@@ -17,7 +17,8 @@ setup() {
 	FAULTS="$SCRATCH/faults"
 }
 
-# set_faults LINE...: the faults in force from now on (faultfs --faults)
+# set_faults WORD...: the faults in force from the next open on (faultfs
+# --faults): --read-fail=R, --write-fail=R, --fsync-fail; none: no faults
 set_faults() {
 	printf '%s\n' "$@" >"$FAULTS.new"
 	mv "$FAULTS.new" "$FAULTS"
@@ -62,7 +63,7 @@ part_disk() {
 @test "-i --map: a destination write error stays failed until a run writes it; exit 0 only when equal" {
 	make_file "$SCRATCH/src.img" 4M random
 	faulty_file D dst 4M
-	set_faults "write-fail 1M+4K"
+	set_faults --write-fail=1M+4K
 	kc 1 -i --map="$M" "$SCRATCH/src.img" "$D"
 	[ "$(jq_ 'd["jobs"][0]["write_err"]')" -eq 1 ]
 	run -0 grep -E '^failed 0 ' "$M"
@@ -85,7 +86,7 @@ part_disk() {
 @test "-i --map: a zero-filled unreadable source block stays failed; the re-run reads it again" {
 	faulty_file S src 4M
 	make_file "$SCRATCH/dst.img" 4M random
-	set_faults "read-fail 2M+512"
+	set_faults --read-fail=2M+512
 	kc 1 -i --map="$M" "$S" "$SCRATCH/dst.img"
 	[ "$(jq_ 'd["jobs"][0]["read_err"]')" -eq 1 ]
 	kc 1 -i --map="$M" "$S" "$SCRATCH/dst.img"
@@ -97,7 +98,7 @@ part_disk() {
 @test "a failed flush is recorded: the re-run copies the whole region again" {
 	make_file "$SCRATCH/src.img" 4M random
 	faulty_file D dst 4M
-	set_faults "fsync-fail"
+	set_faults --fsync-fail
 	kc 1 --map="$M" "$SCRATCH/src.img" "$D"
 	run -1 grep -E '^done ' "$M"
 	set_faults
@@ -132,7 +133,7 @@ part_disk() {
 	make_file "$SCRATCH/out.img" 4M random
 	printf 'copy -i %s %s\nwait\ncopy %s %s\n' "$SCRATCH/src.img" "$D" "$D" \
 		"$SCRATCH/out.img" >"$SCRATCH/jobs"
-	set_faults "write-fail 1M+4K"
+	set_faults --write-fail=1M+4K
 	kc 1 --map="$M" --job-file="$SCRATCH/jobs"
 	[ "$(jq_ 'd["jobs"][1]["write_err"]')" -eq 0 ]
 	set_faults

@@ -5,8 +5,9 @@
  *   faultfs -f [fuse opts] --image=PATH --name=NAME
  *           [--read-fail=OFF+LEN[,OFF+LEN...]]...
  *           [--write-fail=OFF+LEN[,OFF+LEN...]]...
+ *           [--corrupt-write=OFF+LEN[,OFF+LEN...]]...
  *           [--log=PATH] [--size=BYTES] [--delay-us=USEC]
- *           [--fsync-fail] [--no-fallocate]
+ *           [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]
  *           MOUNTPOINT
  *
  * MOUNTPOINT/NAME is the only file; it is backed by the image file PATH
@@ -18,6 +19,9 @@
  *                image is left untouched (the whole request fails).  A data-
  *                changing fallocate (PUNCH_HOLE / ZERO_RANGE) overlapping a
  *                range fails the same way.
+ *  --corrupt-write  a write request overlapping a range succeeds, but the
+ *                bytes of it inside the range reach the image inverted
+ *                (XOR 0xff): silent corruption, for --verify.
  *  --log         append one line per request, at arrival, in arrival order:
  *                  "R OFF LEN"  read          "W OFF LEN"  write
  *                  "F OFF LEN MODE"  fallocate (MODE in decimal)
@@ -28,14 +32,26 @@
  *  --delay-us    sleep USEC microseconds before serving each read/write.
  *  --fsync-delay-us  sleep USEC microseconds before serving each fsync.
  *  --fsync-fail  fsync/fdatasync of the file returns EIO.
- *  --faults=PATH the faults in force come from the file PATH instead, and
- *                change while mounted: PATH is looked at before every
- *                request and re-read when it changed (replace it with a
- *                rename). One fault a line: "read-fail OFF+LEN[,...]",
- *                "write-fail OFF+LEN[,...]", "fsync-fail"; a missing or
- *                empty file means no faults. The mount (and so the file's
- *                device and inode numbers) stays the same.
+ *  --fsync-lose  the next N fsync/fdatasync calls (N = 0: all of them) fail
+ *                with EIO, and each one undoes the writes made since the
+ *                last fsync that succeeded: the image gets back the bytes it
+ *                had, as if a volatile write cache had lost them (a later
+ *                fsync may succeed; what it lost stays lost).  Only writes
+ *                made while --fsync-lose is in force are undone, and only
+ *                within the image's size at the time of the write.
  *  --no-fallocate  fallocate returns EOPNOTSUPP.
+ *  --faults      the fault set is read again from PATH at every open of the
+ *                file, so that a test can change the faults between two runs
+ *                of a program without a remount (which would give the file
+ *                another st_dev).  PATH holds whitespace-separated words
+ *                --read-fail=..., --write-fail=..., --corrupt-write=...,
+ *                --fsync-fail,
+ *                --fsync-lose=N and --delay-us=USEC, with the syntax above
+ *                (N counts from the load); together they
+ *                replace the faults and the delay given on the command line.
+ *                A missing or empty PATH means no faults and no delay; a bad
+ *                word fails the open with EINVAL (and a message on stderr).
+ *                Change PATH only while no request is in flight.
  *
  * Numbers are decimal bytes (0x hex accepted) with optional suffix
  * s (512), K, M, G, T (powers of 1024).
@@ -88,22 +104,37 @@ static struct {
 	char *delay;
 	char *fsync_delay;
 	char *faults;
+	char *fsync_lose;
 	int fsync_fail;
 	int no_fallocate;
 	int show_help;
 } opts;
 
-static struct range_list read_fail, write_fail;
-/* Held while the fault lists are read or replaced (--faults). */
-static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stat faults_seen = { .st_ino = (ino_t)-1 }; /* force a first read */
+static struct range_list read_fail, write_fail, corrupt_write;
+static int fsync_fail;
+static long fsync_lose = -1;	/* -1: off; 0: every fsync; N: the first N */
+static long fsync_lose_left;	/* of those N, still to fail */
+/* the range lists, fsync_fail, fsync_lose and delay_us (--faults) */
+static pthread_rwlock_t faults_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* --fsync-lose: the old bytes under each write since the last good fsync */
+struct undo {
+	off_t off;
+	size_t len;
+	char *old;
+};
+static struct undo *undo_log;
+static size_t nr_undo, cap_undo;
+static int undo_on;		/* --fsync-lose or --faults given */
+static pthread_mutex_t undo_lock = PTHREAD_MUTEX_INITIALIZER;
 static int img_fd = -1;
 static int log_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long delay_us, fsync_delay_us;
+static unsigned long delay_us;
+static unsigned long fsync_delay_us;	/* --fsync-delay-us, fixed */
 static char file_path[PATH_MAX + 2]; /* "/" NAME */
 
-enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_HELP };
+enum { KEY_READ_FAIL, KEY_WRITE_FAIL, KEY_CORRUPT_WRITE, KEY_HELP };
 
 #define OPT(t, p) { t, offsetof(__typeof__(opts), p), 1 }
 static const struct fuse_opt faultfs_opts[] = {
@@ -113,11 +144,13 @@ static const struct fuse_opt faultfs_opts[] = {
 	OPT("--size=%s", size),
 	OPT("--delay-us=%s", delay),
 	OPT("--fsync-delay-us=%s", fsync_delay),
-	OPT("--fsync-fail", fsync_fail),
 	OPT("--faults=%s", faults),
+	OPT("--fsync-lose=%s", fsync_lose),
+	OPT("--fsync-fail", fsync_fail),
 	OPT("--no-fallocate", no_fallocate),
 	FUSE_OPT_KEY("--read-fail=", KEY_READ_FAIL),
 	FUSE_OPT_KEY("--write-fail=", KEY_WRITE_FAIL),
+	FUSE_OPT_KEY("--corrupt-write=", KEY_CORRUPT_WRITE),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_END
@@ -128,8 +161,10 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"usage: %s -f [fuse opts] --image=PATH --name=NAME\n"
 		"       [--read-fail=OFF+LEN[,...]]... [--write-fail=OFF+LEN[,...]]...\n"
+		"       [--corrupt-write=OFF+LEN[,...]]...\n"
 		"       [--log=PATH] [--size=BYTES] [--delay-us=USEC]\n"
-		"       [--fsync-fail] [--no-fallocate] [--faults=PATH] MOUNTPOINT\n",
+		"       [--fsync-fail] [--fsync-lose=N] [--no-fallocate] [--faults=PATH]\n"
+		"       MOUNTPOINT\n",
 		prog);
 }
 
@@ -215,6 +250,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return add_ranges(&read_fail, arg + strlen("--read-fail="), "--read-fail");
 	case KEY_WRITE_FAIL:
 		return add_ranges(&write_fail, arg + strlen("--write-fail="), "--write-fail");
+	case KEY_CORRUPT_WRITE:
+		return add_ranges(&corrupt_write, arg + strlen("--corrupt-write="),
+				  "--corrupt-write");
 	case KEY_HELP:
 		opts.show_help = 1;
 		return 1; /* let fuse print its own options too */
@@ -225,61 +263,107 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 static int overlaps(const struct range_list *l, uint64_t off, uint64_t len)
 {
+	int hit = 0;
+
 	if (len == 0)
 		return 0;
-	for (size_t i = 0; i < l->n; i++) {
+	pthread_rwlock_rdlock(&faults_lock);
+	for (size_t i = 0; i < l->n && !hit; i++) {
 		const struct range *r = &l->r[i];
 		if (off < r->off + r->len && r->off < off + len)
-			return 1;
+			hit = 1;
 	}
+	pthread_rwlock_unlock(&faults_lock);
+	return hit;
+}
+
+static int parse_delay(const char *s, unsigned long *out)
+{
+	uint64_t d;
+	const char *e = parse_num(s, &d);
+
+	if (!e || *e || d > 3600ULL * 1000000) {
+		fprintf(stderr, "faultfs: bad --delay-us '%s'\n", s);
+		return -1;
+	}
+	*out = (unsigned long)d;
 	return 0;
 }
 
-/* --faults: re-read PATH if it changed since the last request. */
-static void reload_faults(void)
+static int parse_lose(const char *s, long *out)
 {
-	struct stat st = { 0 };
-	char line[4096];
-	FILE *f;
+	uint64_t n;
+	const char *e = parse_num(s, &n);
 
-	if (!opts.faults)
-		return;
-	if (stat(opts.faults, &st) < 0)
-		memset(&st, 0, sizeof(st));
-	if (st.st_ino == faults_seen.st_ino && st.st_size == faults_seen.st_size &&
-	    st.st_mtim.tv_sec == faults_seen.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == faults_seen.st_mtim.tv_nsec)
-		return;
-	faults_seen = st;
-	read_fail.n = write_fail.n = 0;
-	opts.fsync_fail = 0;
-	f = fopen(opts.faults, "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "read-fail ", 10))
-			add_ranges(&read_fail, line + 10, "read-fail");
-		else if (!strncmp(line, "write-fail ", 11))
-			add_ranges(&write_fail, line + 11, "write-fail");
-		else if (!strcmp(line, "fsync-fail"))
-			opts.fsync_fail = 1;
-		else if (line[0] && line[0] != '#')
-			fprintf(stderr, "faultfs: %s: unknown fault '%s'\n",
-				opts.faults, line);
+	if (!e || *e || n > 1000000) {
+		fprintf(stderr, "faultfs: bad --fsync-lose '%s'\n", s);
+		return -1;
+	}
+	*out = (long)n;
+	return 0;
+}
+
+/*
+ * --faults=PATH: read the fault set from PATH and put it in force.  Returns
+ * 0, or -1 (with a message) if a word is bad; the faults in force then stay.
+ */
+static int reload_faults(void)
+{
+	struct range_list rf = { 0 }, wf = { 0 }, cw = { 0 }, old_rf, old_wf, old_cw;
+	unsigned long delay = 0;
+	long lose = -1;
+	int ffail = 0, r = 0;
+	char *word = NULL;
+	FILE *f = fopen(opts.faults, "re");
+
+	if (!f && errno != ENOENT) {
+		fprintf(stderr, "faultfs: open %s: %s\n", opts.faults, strerror(errno));
+		return -1;
+	}
+	while (f && r == 0 && fscanf(f, "%ms", &word) == 1) {
+		if (!strncmp(word, "--read-fail=", 12))
+			r = add_ranges(&rf, word + 12, "--read-fail");
+		else if (!strncmp(word, "--write-fail=", 13))
+			r = add_ranges(&wf, word + 13, "--write-fail");
+		else if (!strncmp(word, "--corrupt-write=", 16))
+			r = add_ranges(&cw, word + 16, "--corrupt-write");
+		else if (!strcmp(word, "--fsync-fail"))
+			ffail = 1;
+		else if (!strncmp(word, "--fsync-lose=", 13))
+			r = parse_lose(word + 13, &lose);
+		else if (!strncmp(word, "--delay-us=", 11))
+			r = parse_delay(word + 11, &delay);
+		else {
+			fprintf(stderr, "faultfs: %s: unknown word '%s'\n", opts.faults, word);
+			r = -1;
+		}
+		free(word);
+		word = NULL;
 	}
 	if (f)
 		fclose(f);
-}
-
-/* Does the request hit a fault of @l? (fsync: @l NULL, the fsync fault) */
-static int faulty(const struct range_list *l, uint64_t off, uint64_t len)
-{
-	int hit;
-
-	pthread_mutex_lock(&faults_lock);
-	reload_faults();
-	hit = l ? overlaps(l, off, len) : opts.fsync_fail;
-	pthread_mutex_unlock(&faults_lock);
-	return hit;
+	if (r) {
+		free(rf.r);
+		free(wf.r);
+		free(cw.r);
+		return -1;
+	}
+	pthread_rwlock_wrlock(&faults_lock);
+	old_rf = read_fail;
+	old_wf = write_fail;
+	old_cw = corrupt_write;
+	read_fail = rf;
+	write_fail = wf;
+	corrupt_write = cw;
+	fsync_fail = ffail;
+	fsync_lose = lose;
+	fsync_lose_left = lose;
+	delay_us = delay;
+	pthread_rwlock_unlock(&faults_lock);
+	free(old_rf.r);
+	free(old_wf.r);
+	free(old_cw.r);
+	return 0;
 }
 
 static void log_line(const char *fmt, ...)
@@ -310,8 +394,13 @@ static void log_line(const char *fmt, ...)
 	pthread_mutex_unlock(&log_lock);
 }
 
-static void sleep_us(unsigned long us)
+static void maybe_delay(void)
 {
+	unsigned long us;
+
+	pthread_rwlock_rdlock(&faults_lock);
+	us = delay_us;
+	pthread_rwlock_unlock(&faults_lock);
 	if (us) {
 		struct timespec ts = {
 			.tv_sec = (time_t)(us / 1000000),
@@ -390,6 +479,8 @@ static int ff_open(const char *path, struct fuse_file_info *fi)
 		return -EISDIR;
 	if (!is_file(path))
 		return -ENOENT;
+	if (opts.faults && reload_faults() < 0)
+		return -EINVAL;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -411,8 +502,8 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 	(void)path;
 	(void)fi;
 	log_line("R %jd %zu\n", (intmax_t)off, size);
-	sleep_us(delay_us);
-	if (faulty(&read_fail, (uint64_t)off, size))
+	maybe_delay();
+	if (overlaps(&read_fail, (uint64_t)off, size))
 		return -EIO;
 	while (done < size) {
 		ssize_t n = pread(img_fd, buf + done, size - done, off + (off_t)done);
@@ -428,17 +519,10 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)done;
 }
 
-static int ff_write(const char *path, const char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static int write_image(const char *buf, size_t size, off_t off)
 {
 	size_t done = 0;
 
-	(void)path;
-	(void)fi;
-	log_line("W %jd %zu\n", (intmax_t)off, size);
-	sleep_us(delay_us);
-	if (faulty(&write_fail, (uint64_t)off, size))
-		return -EIO;
 	while (done < size) {
 		ssize_t n = pwrite(img_fd, buf + done, size - done, off + (off_t)done);
 		if (n < 0) {
@@ -449,6 +533,114 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 		done += (size_t)n;
 	}
 	return (int)done;
+}
+
+/* Under undo_lock: keep the bytes that a write will replace, if it may have
+ * to be undone. */
+static int save_undo(off_t off, size_t size)
+{
+	struct undo u = { off, 0, NULL };
+	long lose;
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&faults_lock);
+	lose = fsync_lose;
+	pthread_rwlock_unlock(&faults_lock);
+	if (lose < 0)
+		return 0;
+	u.old = malloc(size ? size : 1);
+	if (!u.old)
+		return -ENOMEM;
+	do
+		n = pread(img_fd, u.old, size, off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		free(u.old);
+		return -errno;
+	}
+	u.len = (size_t)n;
+	if (nr_undo == cap_undo) {
+		size_t cap = cap_undo ? cap_undo * 2 : 64;
+		struct undo *nu = realloc(undo_log, cap * sizeof(*nu));
+
+		if (!nu) {
+			free(u.old);
+			return -ENOMEM;
+		}
+		undo_log = nu;
+		cap_undo = cap;
+	}
+	undo_log[nr_undo++] = u;
+	return 0;
+}
+
+/* Under undo_lock: forget the undo log, or play it back (newest first). */
+static void drop_undo(int play_back)
+{
+	while (nr_undo) {
+		struct undo *u = &undo_log[--nr_undo];
+
+		if (play_back)
+			write_image(u->old, u->len, u->off);
+		free(u->old);
+	}
+}
+
+/* --corrupt-write: a copy of buf with the bytes inside the ranges inverted,
+ * or NULL (*err set on ENOMEM) if the write does not overlap them */
+static char *corrupted(const char *buf, size_t size, off_t off, int *err)
+{
+	uint64_t start = (uint64_t)off, end = start + size;
+	char *copy = NULL;
+
+	*err = 0;
+	if (!overlaps(&corrupt_write, start, size))
+		return NULL;
+	copy = malloc(size ? size : 1);
+	if (!copy) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(copy, buf, size);
+	pthread_rwlock_rdlock(&faults_lock);
+	for (size_t i = 0; i < corrupt_write.n; i++) {
+		const struct range *r = &corrupt_write.r[i];
+		uint64_t a = r->off > start ? r->off : start;
+		uint64_t b = r->off + r->len < end ? r->off + r->len : end;
+
+		for (; a < b; a++)
+			copy[a - start] ^= (char)0xff;
+	}
+	pthread_rwlock_unlock(&faults_lock);
+	return copy;
+}
+
+static int ff_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	char *bad;
+	int r;
+
+	(void)path;
+	(void)fi;
+	log_line("W %jd %zu\n", (intmax_t)off, size);
+	maybe_delay();
+	if (overlaps(&write_fail, (uint64_t)off, size))
+		return -EIO;
+	bad = corrupted(buf, size, off, &r);
+	if (r)
+		return r;
+	if (undo_on) {
+		pthread_mutex_lock(&undo_lock);
+		r = save_undo(off, size);
+		if (r == 0)
+			r = write_image(bad ? bad : buf, size, off);
+		pthread_mutex_unlock(&undo_lock);
+	} else {
+		r = write_image(bad ? bad : buf, size, off);
+	}
+	free(bad);
+	return r;
 }
 
 static int ff_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -469,21 +661,51 @@ static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
 	if (opts.no_fallocate)
 		return -EOPNOTSUPP;
 	if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) &&
-	    faulty(&write_fail, (uint64_t)off, (uint64_t)len))
+	    overlaps(&write_fail, (uint64_t)off, (uint64_t)len))
 		return -EIO;
 	return fallocate(img_fd, mode, off, len) < 0 ? -errno : 0;
 }
 
 static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
+	int ffail, lose, r;
+
 	(void)path;
 	(void)datasync;
 	(void)fi;
 	log_line("S 0 0\n");
-	sleep_us(fsync_delay_us);
-	if (faulty(NULL, 0, 0))
+	if (fsync_delay_us) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(fsync_delay_us / 1000000),
+			.tv_nsec = (long)(fsync_delay_us % 1000000) * 1000,
+		};
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	pthread_rwlock_rdlock(&faults_lock);
+	ffail = fsync_fail;
+	pthread_rwlock_unlock(&faults_lock);
+	if (ffail)
 		return -EIO;
-	return fdatasync(img_fd) < 0 ? -errno : 0;
+	if (!undo_on)
+		return fdatasync(img_fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&undo_lock);	/* no write while the cache is lost */
+	pthread_rwlock_wrlock(&faults_lock);
+	lose = fsync_lose >= 0 && (fsync_lose == 0 || fsync_lose_left > 0);
+	if (lose && fsync_lose > 0)
+		fsync_lose_left--;
+	pthread_rwlock_unlock(&faults_lock);
+	if (lose) {
+		drop_undo(1);
+		r = -EIO;
+	} else {
+		r = fdatasync(img_fd) < 0 ? -errno : 0;
+		if (r == 0)
+			drop_undo(0);
+	}
+	pthread_mutex_unlock(&undo_lock);
+	return r;
 }
 
 static int ff_flush(const char *path, struct fuse_file_info *fi)
@@ -630,25 +852,17 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (opts.delay) {
-		uint64_t d;
-		const char *e = parse_num(opts.delay, &d);
-		if (!e || *e || d > 3600ULL * 1000000) {
-			fprintf(stderr, "faultfs: bad --delay-us '%s'\n", opts.delay);
-			return 2;
-		}
-		delay_us = (unsigned long)d;
-	}
-	if (opts.fsync_delay) {
-		uint64_t d;
-		const char *e = parse_num(opts.fsync_delay, &d);
-		if (!e || *e || d > 3600ULL * 1000000) {
-			fprintf(stderr, "faultfs: bad --fsync-delay-us '%s'\n",
-				opts.fsync_delay);
-			return 2;
-		}
-		fsync_delay_us = (unsigned long)d;
-	}
+	if (opts.delay && parse_delay(opts.delay, &delay_us) < 0)
+		return 2;
+	if (opts.fsync_delay && parse_delay(opts.fsync_delay, &fsync_delay_us) < 0)
+		return 2;
+	fsync_fail = opts.fsync_fail;
+	if (opts.fsync_lose && parse_lose(opts.fsync_lose, &fsync_lose) < 0)
+		return 2;
+	fsync_lose_left = fsync_lose;
+	undo_on = opts.faults || opts.fsync_lose;
+	if (opts.faults && reload_faults() < 0)
+		return 2;
 
 	img_fd = open(opts.image, O_RDWR | O_CLOEXEC | (opts.size ? O_CREAT : 0), 0644);
 	if (img_fd < 0) {
@@ -678,5 +892,8 @@ int main(int argc, char *argv[])
 	close(img_fd);
 	free(read_fail.r);
 	free(write_fail.r);
+	free(corrupt_write.r);
+	drop_undo(0);
+	free(undo_log);
 	return ret;
 }
