@@ -81,11 +81,11 @@ static void test_no_suffix(void)
 	PATH("/dev/sdb", NULL);
 	PATH("./relative/file.img", NULL);
 	PATH("f+4096", NULL);		/* no ':' at all */
-	PATH("f:", NULL);		/* empty suffix: a path ending in ':' */
-	PATH("f::", NULL);
+	PATH("f:", "");		/* empty suffix: a size attempt left out */
+	PATH("f::", "");
 	PATH("f:abc", NULL);		/* not a size attempt */
 	PATH("f:K", NULL);
-	PATH(":", NULL);
+	PATH(":", "");
 	PATH(":abc", NULL);
 	PATH("C:\\disk", NULL);
 	PATH("-", NULL);
@@ -122,8 +122,8 @@ static void test_bad_suffix(void)
 	PATH("f:18446744073709551616", "18446744073709551616");
 	PATH("f:+16384P", "+16384P");
 	PATH(":1.5G", "1.5G");
-	/* '-' and ' ' are not size attempts */
-	PATH("f:-1", NULL);
+	/* '-' is a size attempt (a negative one); ' ' is not */
+	PATH("f:-1", "-1");
 	PATH("f: 1", NULL);
 }
 
