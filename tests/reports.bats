@@ -116,14 +116,12 @@ refused_with() {
 
 @test "an interrupted job's bytes is its length; its counters say what was done" {
 	make_file "$SCRATCH/big.img" 32M random
-	"$KCOPY" -q --json --rate=16M "$SCRATCH/big.img" "$SCRATCH/d.img" >"$SCRATCH/out" 3>&- &
-	local pid=$! i
+	"$KCOPY" --json --progress=json --rate=16M "$SCRATCH/big.img" "$SCRATCH/d.img" \
+		>"$SCRATCH/out" 2>"$SCRATCH/err" 3>&- &
+	local pid=$!
 	register_cleanup pid "$pid"
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $SCRATCH/d.img ]] && break
-		sleep 0.05
-	done
-	sleep 0.3
+	# the signal once a progress line shows data copied
+	wait_kcopy_progress "$pid" "$SCRATCH/err"
 	kill -INT "$pid"
 	wait "$pid" || true
 	output=$(cat "$SCRATCH/out")
