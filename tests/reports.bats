@@ -180,15 +180,19 @@ refused_with() {
 
 @test "in use and signatures are said in words, naming the argument as given" {
 	rand_loop L 8M
-	exec 8<"$L"
-	python3 -c 'import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); time.sleep(60)' "$L" 3>&- &
+	# held open exclusively by another program, which says when it holds it
+	python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
+open(sys.argv[2], "w").close()
+time.sleep(60)' "$L" "$SCRATCH/held" 3>&- &
 	register_cleanup pid $!
 	local i
-	for ((i = 0; i < 100; i++)); do
-		python3 -c 'import os, sys; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)' "$L" 2>/dev/null || break
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$SCRATCH/held" ] && break
 		sleep 0.05
 	done
-	exec 8<&-
+	[ -e "$SCRATCH/held" ] || fail "the holder never held $L"
 	refused_with "$L:1M: device is in use" "$SRC" "$L:1M"
 	rand_loop S 8M
 	mkswap -q -L swaplbl "$S" 2>/dev/null || mkswap -L swaplbl "$S" >/dev/null
