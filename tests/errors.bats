@@ -25,18 +25,7 @@ setup() {
 
 # --- helpers -------------------------------------------------------------------
 
-# kc CODE ARGS...: run kcopy --json, expecting exit CODE; JSON in $output,
-# human report in $stderr.
-kc() {
-	local code=$1
-	shift
-	run "-$code" --separate-stderr "$KCOPY" --json "$@"
-}
-
-# jq_ EXPR: python expression on the JSON report `d` (from $output)
-jq_() {
-	json_get "$1" <<<"$output"
-}
+# (kc and jq_ come from test_helper.bash)
 
 # faulty_src VAR [faultfs args...]: $SRC_IMG behind faultfs
 faulty_src() {

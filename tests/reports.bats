@@ -17,14 +17,6 @@ setup() {
 	FAULTS="$SCRATCH/faults"
 }
 
-kc() { # CODE ARGS...
-	local code=$1
-	shift
-	run "-$code" --separate-stderr "$KCOPY" --json "$@"
-}
-
-jq_() { json_get "$1" <<<"$output"; }
-
 # counters_add_up: for every job of the report in $output, data + zeroed +
 # skipped = bytes
 counters_add_up() {
@@ -85,12 +77,10 @@ refused_with() {
 	local M="$SCRATCH/map"
 	make_file "$SCRATCH/big.img" 32M random
 	"$KCOPY" -q --rate=16M --map="$M" "$SCRATCH/big.img" "$SCRATCH/d.img" 3>&- &
-	local pid=$! i
+	local pid=$!
 	register_cleanup pid "$pid"
-	for ((i = 0; i < 200; i++)); do
-		grep -q '^done ' "$M" 2>/dev/null && break
-		sleep 0.05
-	done
+	# a map with work done in it has been saved
+	wait_lines "$pid" "$M" '^done '
 	kill -INT "$pid"
 	wait "$pid" || true
 	kc 0 --map="$M" "$SCRATCH/big.img" "$SCRATCH/d.img"
@@ -184,15 +174,12 @@ refused_with() {
 	python3 -c '
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
-open(sys.argv[2], "w").close()
+with open(sys.argv[2], "w") as f:
+    f.write("held\n")
 time.sleep(60)' "$L" "$SCRATCH/held" 3>&- &
-	register_cleanup pid $!
-	local i
-	for ((i = 0; i < 200; i++)); do
-		[ -e "$SCRATCH/held" ] && break
-		sleep 0.05
-	done
-	[ -e "$SCRATCH/held" ] || fail "the holder never held $L"
+	local holder=$!
+	register_cleanup pid "$holder"
+	wait_lines "$holder" "$SCRATCH/held" '^held$'
 	refused_with "$L:1M: device is in use" "$SRC" "$L:1M"
 	rand_loop S 8M
 	mkswap -q -L swaplbl "$S" 2>/dev/null || mkswap -L swaplbl "$S" >/dev/null
@@ -208,14 +195,12 @@ time.sleep(60)' "$L" "$SCRATCH/held" 3>&- &
 @test "a source that shrinks during the copy is reported as such" {
 	make_file "$SCRATCH/s.img" 8M random
 	# the file is cut short while kcopy waits between chunks
-	"$KCOPY" -q --json -b 1M --rate=2M "$SCRATCH/s.img" "$SCRATCH/d.img" \
-		>"$SCRATCH/out" 2>"$SCRATCH/err" 3>&- &
-	local pid=$! i
+	"$KCOPY" --json --progress=json -b 1M --rate=2M "$SCRATCH/s.img" \
+		"$SCRATCH/d.img" >"$SCRATCH/out" 2>"$SCRATCH/err" 3>&- &
+	local pid=$!
 	register_cleanup pid "$pid"
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $SCRATCH/d.img ]] && break
-		sleep 0.05
-	done
+	# 8 MiB at 2 MiB/s: cut the file once a progress line shows data copied
+	wait_kcopy_progress "$pid" "$SCRATCH/err"
 	truncate -s 2M "$SCRATCH/s.img"
 	local rc=0
 	wait "$pid" || rc=$?
@@ -229,13 +214,9 @@ time.sleep(60)' "$L" "$SCRATCH/held" 3>&- &
 	# --rate holds the verify's reads too; it starts when the log shows a read
 	"$KCOPY" --json --verify --rate=8M "$SRC" "$D" >"$SCRATCH/out" \
 		2>"$SCRATCH/err" 3>&- &
-	local pid=$! i
+	local pid=$!
 	register_cleanup pid "$pid"
-	for ((i = 0; i < 400; i++)); do
-		grep -q '^R ' "$SCRATCH/d.log" && break
-		sleep 0.05
-	done
-	grep -q '^R ' "$SCRATCH/d.log" || fail "the verify did not start"
+	wait_lines "$pid" "$SCRATCH/d.log" '^R '
 	kill -INT "$pid"
 	wait "$pid" || true
 	output=$(cat "$SCRATCH/out")

@@ -23,6 +23,9 @@
 #   assert_zero_range PATH OFFSET LEN
 #   assert_same_range A AOFF B BOFF LEN
 #   json_get EXPR                          JSON on stdin, python expression on `d`
+#   kc CODE ARGS...                        run kcopy --json ARGS, expecting exit CODE:
+#                                          the JSON in $output, stderr in $stderr
+#   jq_ EXPR                               json_get EXPR on the report in $output
 #
 # Waiting for a background process (never a bare `sleep N` before a signal:
 # on a loaded machine the process may not have started, or may be done).
@@ -30,7 +33,7 @@
 #   wait_kcopy_ready PID [TIMEOUT_S]       until kcopy PID has exec'd and catches
 #                                          SIGINT, SIGTERM and SIGUSR1 (SigCgt in
 #                                          /proc/PID/status); kcopy installs them
-#                                          just before its first I/O (default 60 s)
+#                                          first thing in main (default 60 s)
 #   wait_kcopy_progress PID FILE [MIN_BYTES [TIMEOUT_S]]
 #                                          until FILE (kcopy's stderr with
 #                                          --progress=json) has a line with
@@ -647,6 +650,19 @@ rand_loop() {
 	cp "$_img" "$_img.orig"
 	make_loop_on "$_img" "$1"
 	printf -v "${1}_ORIG" '%s' "$_img.orig"
+}
+
+# kc CODE ARGS...: run kcopy --json ARGS, expecting exit CODE; the JSON
+# report in $output, the human report in $stderr
+kc() {
+	local code=$1
+	shift
+	run "-$code" --separate-stderr "$KCOPY" --json "$@"
+}
+
+# jq_ EXPR: a python expression on the JSON report `d` in $output
+jq_() {
+	json_get "$1" <<<"$output"
 }
 
 # json_expect EXPR...: every python EXPR is true, with d = the JSON report in

@@ -33,28 +33,24 @@ faulty_file() {
 		--log="$SCRATCH/$2.log"
 }
 
-kc() { # CODE ARGS...
-	local code=$1
-	shift
-	run "-$code" --separate-stderr "$KCOPY" --json "$@"
+partitions_appear() { # DEV
+	[[ -b ${1}p1 && -b ${1}p2 ]] && return 0
+	partx -a "$1" 2>/dev/null
+	[[ -b ${1}p1 && -b ${1}p2 ]]
 }
-
-jq_() { json_get "$1" <<<"$output"; }
 
 # part_disk VAR: a 64 MiB loop device with a dos label, p1 at 1 MiB (16 MiB)
 # and p2 at 20 MiB; partitions as ${VAR}p1, ${VAR}p2
 part_disk() {
-	local _p_img="$SCRATCH/disk.img" _p_dev _p_i
+	local _p_img="$SCRATCH/disk.img" _p_dev
 	truncate -s 64M "$_p_img"
 	printf 'label: dos\nstart=2048, size=32768\nstart=40960\n' |
 		sfdisk -q "$_p_img" || fail "sfdisk"
 	make_loop_on "$_p_img" _p_dev -P
-	for ((_p_i = 0; _p_i < 50; _p_i++)); do
-		[[ -b ${_p_dev}p1 && -b ${_p_dev}p2 ]] && break
-		partx -a "$_p_dev" 2>/dev/null || true
-		sleep 0.05
-	done
-	[[ -b ${_p_dev}p1 ]] || fail "no partitions on $_p_dev"
+	# losetup -P does not always scan here: ask for the partitions, and
+	# wait for their nodes (devtmpfs makes them, without udev)
+	_helper_wait_for $$ 5 partitions_appear "$_p_dev" ||
+		fail "no partitions on $_p_dev"
 	printf -v "$1" '%s' "$_p_dev"
 }
 
@@ -182,12 +178,9 @@ part_disk() {
 @test "the map is saved before the first I/O: a crash then leaves a map that knows the new files" {
 	make_file "$SCRATCH/src.img" 4M random
 	"$KCOPY" -q --rate=64K --map="$M" "$SCRATCH/src.img" "$SCRATCH/new.img" 3>&- &
-	local pid=$! i
+	local pid=$!
 	register_cleanup pid "$pid"
-	for ((i = 0; i < 200; i++)); do
-		grep -q '^objects 0 .* file:' "$M" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_lines "$pid" "$M" '^objects 0 .* file:'
 	kill -KILL "$pid"
 	wait "$pid" || true
 	run -0 grep -E '^objects 0 file:.* file:[0-9]+:[0-9]+:4194304$' "$M"
@@ -289,12 +282,9 @@ EOF
 	cp "$SCRATCH/dst.img" "$SCRATCH/dst.orig"
 	: >"$M"
 	flock "$M" sleep 60 3>&- &
-	register_cleanup pid $!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		! flock -n "$M" true 2>/dev/null && break
-		sleep 0.05
-	done
+	local holder=$!
+	register_cleanup pid "$holder"
+	_helper_wait_for "$holder" 10 locked "$M" || fail "$M was never locked"
 	kc 2 --map="$M" "$SCRATCH/src.img" "$SCRATCH/dst.img"
 	[[ $stderr == *"in use by another kcopy"* ]] || fail "$stderr"
 	cmp "$SCRATCH/dst.img" "$SCRATCH/dst.orig"
@@ -358,35 +348,28 @@ EOF
 
 # --- 8: a stop is honoured while --rate waits ---------------------------------------
 
-# sigint_caught PID: the process has a SIGINT handler (SigCgt bit 1)
-sigint_caught() {
-	local mask
-	mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
-	[[ -n $mask ]] && (((16#$mask & 2) != 0))
-}
+locked() { ! flock -n "$1" true 2>/dev/null; }	# FILE: someone holds its flock
+gone() { ! _helper_pid_alive "$1"; }		# PID: exited
+has_data() { [[ -e $1 ]] && (($(stat -c %b "$1") > 0)); }	# FILE: blocks written
 
 # stop_rate SIGNAL RATE: a --rate-limited copy stops on SIGNAL; prints seconds
 stop_rate() {
-	local sig=$1 rate=$2 pid t0 t1 i rc=0
+	local sig=$1 rate=$2 pid t0 t1 rc=0
 	make_file "$SCRATCH/src.img" 8M random
 	rm -f "$SCRATCH/dst.img"
 	"$KCOPY" -q --rate="$rate" "$SCRATCH/src.img" "$SCRATCH/dst.img" 3>&- &
 	pid=$!
 	register_cleanup pid "$pid"
-	# ready: the stop handlers are in place (SIGINT caught), the copy started
-	for ((i = 0; i < 400; i++)); do
-		[[ -s $SCRATCH/dst.img ]] && sigint_caught "$pid" && break
-		sleep 0.05
-	done
-	sigint_caught "$pid" || fail "kcopy never got ready"
+	# the stop handlers in place (the first thing kcopy does), and the first
+	# chunk written: from here on it waits for the rate
+	wait_kcopy_ready "$pid"
+	_helper_wait_for "$pid" 60 has_data "$SCRATCH/dst.img" ||
+		fail "--rate=$rate: no chunk written"
 	t0=$(date +%s%N)
 	kill "-$sig" "$pid"
-	for ((i = 0; i < 400; i++)); do
-		_helper_pid_alive "$pid" || break
-		sleep 0.05
-	done
+	_helper_wait_for $$ 20 gone "$pid" ||
+		fail "--rate=$rate: still running 20 s after SIG$sig"
 	t1=$(date +%s%N)
-	! _helper_pid_alive "$pid" || fail "--rate=$rate: still running 20 s after SIG$sig"
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 130 ] || fail "--rate=$rate SIG$sig: exit $rc"
 	echo "# --rate=$rate: stopped $(( (t1 - t0) / 1000000 )) ms after SIG$sig" >&3
