@@ -394,6 +394,17 @@ static void log_line(const char *fmt, ...)
 	pthread_mutex_unlock(&log_lock);
 }
 
+static void sleep_us(unsigned long us)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(us / 1000000),
+		.tv_nsec = (long)(us % 1000000) * 1000,
+	};
+
+	while (us && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 static void maybe_delay(void)
 {
 	unsigned long us;
@@ -401,14 +412,7 @@ static void maybe_delay(void)
 	pthread_rwlock_rdlock(&faults_lock);
 	us = delay_us;
 	pthread_rwlock_unlock(&faults_lock);
-	if (us) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(us / 1000000),
-			.tv_nsec = (long)(us % 1000000) * 1000,
-		};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	sleep_us(us);
 }
 
 static int is_file(const char *path)
@@ -674,15 +678,7 @@ static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)datasync;
 	(void)fi;
 	log_line("S 0 0\n");
-	if (fsync_delay_us) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(fsync_delay_us / 1000000),
-			.tv_nsec = (long)(fsync_delay_us % 1000000) * 1000,
-		};
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	sleep_us(fsync_delay_us);
 	pthread_rwlock_rdlock(&faults_lock);
 	ffail = fsync_fail;
 	pthread_rwlock_unlock(&faults_lock);
