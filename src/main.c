@@ -855,16 +855,14 @@ static enum progress_mode progress_mode(const struct options *o)
 
 /*
  * Destinations are flushed before success is reported, and before the
- * map may claim their data, and before --verify reads them back.
+ * map may claim their data, and before --verify reads them back: each
+ * stage flushed its own as it ended (flush_group); what is left is to
+ * let the map claim what those flushes made stable.
  */
 static void final_flush(struct run *run)
 {
-	if (!run->opts->flush && !run->map)
-		return;
 	if (run->map)
 		map_checkpoint(run);	/* flushes, records what failed */
-	else
-		plan_flush(run->plan, PLAN_ALL_GROUPS, record_flush_failure, run);
 }
 
 static int finish(struct run *run)
