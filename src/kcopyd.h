@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "target.h"
+#include "io.h"
 
 #define KC_MAX_DESTS 8
 _Static_assert(KC_MAX_DESTS <= sizeof(unsigned long) * CHAR_BIT,
@@ -59,10 +59,15 @@ struct kc_client_config {
 	uint64_t memory;	/* pool bound in bytes (>= sub_job_size) */
 	unsigned throttle;	/* percent of time with I/O in flight, 1..100 */
 	uint64_t rate;		/* bytes per second, 0 = unlimited */
+	/*
+	 * The storage queue every region's device is on; the caller creates
+	 * it (depth: kc_io_depth()) and destroys it after the client.
+	 */
+	struct io_queue *queue;
 };
 
 struct kc_io_region {
-	struct target *target;
+	struct io_dev *dev;	/* on the client's queue */
 	uint64_t offset;	/* bytes */
 	uint64_t count;		/* bytes */
 };
@@ -156,18 +161,25 @@ int kc_verify(struct kc_client *kc, const struct kc_io_region *from,
 typedef bool (*kc_tick_fn)(void *context);
 
 /*
- * Set up asynchronous I/O for up to @max_jobs jobs at once with up to
- * @max_dests destinations each, before any I/O: a failure here (the
- * system's fs.aio-max-nr used up) is an error of its own, never a failed
- * read or write. kc_client_run() calls it itself if nobody did.
+ * Queue a flush of @num regions' devices (any number), all at once: each
+ * one that fails is an error range with .flush set, its region index
+ * (0-based, the order given) and the whole region's offset and count.
  */
-int kc_client_setup_io(struct kc_client *kc, unsigned max_jobs,
-		       unsigned max_dests);
+int kc_flush(struct kc_client *kc, unsigned num, const struct kc_io_region *regions,
+	     struct kc_job **out);
+
+/*
+ * The queue depth worth asking for (io_queue_create) for up to @max_jobs
+ * jobs at once with up to @max_dests destinations each.
+ */
+unsigned kc_io_depth(const struct kc_client_config *config, unsigned max_jobs,
+		     unsigned max_dests);
 
 /*
  * Run every queued job to its end. Returns 0, or -errno on an internal
- * failure (the aio ring cannot be set up). I/O errors are not failures
- * here: they are in each job's stats.
+ * failure (no room to gather the jobs' requests). I/O errors are not
+ * failures here: they are in each job's stats. Time (ticks, throttle,
+ * job times) is the queue's clock, io_now().
  */
 int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 		  unsigned interval_ms);
@@ -175,15 +187,10 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 /* Stop claiming new chunks; I/O in flight drains; async-signal-unsafe. */
 void kc_client_stop(struct kc_client *kc);
 bool kc_client_stopped(const struct kc_client *kc);
-/*
- * Did the kernel refuse to take any I/O (io_submit -EAGAIN with nothing
- * in flight) for 30 seconds, so that the I/O queued then failed?
- */
-bool kc_client_submit_stalled(const struct kc_client *kc);
 
 void kc_job_stats(const struct kc_job *job, struct kc_job_stats *stats);
 
-/* Current time, CLOCK_MONOTONIC, nanoseconds. */
+/* Current time, CLOCK_MONOTONIC, nanoseconds (the session's clock). */
 uint64_t kc_now_ns(void);
 
 #endif
