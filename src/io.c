@@ -9,6 +9,7 @@
 #include "io.h"
 
 extern const struct io_backend io_aio_backend;
+extern const struct io_backend io_uring_backend;
 
 /*
  * The registry: a new backend is one line here. The first is the
@@ -16,6 +17,7 @@ extern const struct io_backend io_aio_backend;
  */
 static const struct io_backend *const backends[] = {
 	&io_aio_backend,
+	&io_uring_backend,
 };
 
 const struct io_backend *io_backend_find(const char *name)

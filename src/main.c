@@ -1169,8 +1169,10 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 			    &run->q);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot set up asynchronous I/O (%s): %s%s",
-			 o->io->name, strerror(-r), r == -EAGAIN ? " (the system's "
-			 "limit fs.aio-max-nr is used up)" : "");
+			 o->io->name, strerror(-r),
+			 r == -EAGAIN && !strcmp(o->io->name, "aio") ?
+			 " (the system's limit fs.aio-max-nr is used up)" :
+			 r == -EOPNOTSUPP ? " (the kernel is older than 5.6)" : "");
 		return r;
 	}
 	o->config.queue = run->q;
