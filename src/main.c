@@ -747,7 +747,7 @@ static int flush_targets(struct run *run, int group)
 	struct kc_io_region *regions = NULL;
 	struct target **targets;
 	struct kc_job_stats st;
-	struct kc_job *job;
+	struct kc_job *job = NULL;
 	int r = -ENOMEM;
 
 	targets = calloc(nr_targets ? nr_targets : 1, sizeof(*targets));
