@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * session.c - run a plan: set it up (all refusals before the first
+ * write), queue its groups one after the other, tick while they run,
+ * flush each stage as it ends, verify, report, and say how it went in
+ * the exit status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "map.h"
+#include "session.h"
+
+#define TICK_MS 100
+/* How often --map flushes the destinations and saves the map. */
+#define MAP_COMMIT_NS (1000 * 1000000ull)
+
+struct run {
+	const struct session_config *cfg;
+	const struct session_signals *sig;
+	struct plan *plan;
+	struct kc_client *kc;
+	struct kc_job **kjobs;		/* per plan job; NULL until queued */
+	struct report_job *rjobs;
+	struct progress *progress;
+	struct map *map;
+	struct job_context *contexts;	/* per plan job, for engine callbacks */
+	uint64_t last_commit_ns;
+	uint64_t bytes_total;
+	uint64_t start_ns;
+};
+
+struct job_context {
+	struct run *run;
+	size_t index;
+};
+
+static void on_chunk_done(void *context, uint64_t offset, uint64_t length)
+{
+	struct job_context *jc = context;
+
+	map_note_written(jc->run->map, jc->index, offset, length);
+}
+
+static uint64_t on_done_at(void *context, uint64_t offset)
+{
+	struct job_context *jc = context;
+
+	return map_done_at(jc->run->map, jc->index, offset);
+}
+
+static const struct kc_job_ops map_job_ops = {
+	.chunk_done = on_chunk_done,
+	.done_at = on_done_at,
+};
+
+/* A failed flush is a write error on every destination of that target. */
+static void record_flush_failure(const struct target *t, int error, void *ctx);
+
+/* Every failure of job @i, relative to the job, into the map. */
+static void note_failures(struct run *run, size_t i)
+{
+	const struct plan_job *pj = &run->plan->jobs[i];
+	const struct report_job *rj = &run->rjobs[i];
+	const struct kc_error_range *e;
+	size_t k, n = rj->stats.nr_errors + rj->nr_extra;
+	uint64_t base;
+
+	for (k = 0; k < n; k++) {
+		e = k < rj->stats.nr_errors ? &rj->stats.errors[k] :
+		    &rj->extra[k - rj->stats.nr_errors];
+		base = e->region == KC_REGION_SOURCE ? pj->source.offset :
+		       pj->dests[e->region].offset;
+		map_note_failed(run->map, i, e->offset - base, e->length);
+	}
+}
+
+/*
+ * Flush first, then save: the map may only claim data that is on stable
+ * storage, and never a range that failed — a failed flush fails the
+ * whole region on that target, whatever a later flush says.
+ */
+static void map_checkpoint(struct run *run)
+{
+	size_t i;
+	int r;
+
+	if (!run->map)
+		return;
+	run->last_commit_ns = kc_now_ns();
+	plan_flush(run->plan, PLAN_ALL_GROUPS, record_flush_failure, run);
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		if (run->kjobs[i])
+			kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
+		note_failures(run, i);
+	}
+	r = map_commit(run->map);
+	if (r < 0)
+		fprintf(stderr, "kcopy: warning: cannot save the map %s: %s\n",
+			run->cfg->map_file, strerror(-r));
+}
+
+static uint64_t bytes_done(struct run *run)
+{
+	uint64_t done = 0;
+	size_t i;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		if (run->kjobs[i])
+			kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
+		done += run->rjobs[i].stats.bytes_done;
+	}
+	return done;
+}
+
+static bool tick(void *context)
+{
+	struct run *run = context;
+	uint64_t done = bytes_done(run);
+
+	if (*run->sig->status) {
+		*run->sig->status = 0;
+		progress_clear(run->progress);
+		progress_status_line(stderr, done, run->bytes_total,
+				     (double)(kc_now_ns() - run->start_ns) / 1e9);
+	}
+	progress_update(run->progress, done, run->rjobs, run->plan->nr_jobs, false);
+	if (run->map && kc_now_ns() - run->last_commit_ns >= MAP_COMMIT_NS)
+		map_checkpoint(run);
+	return *run->sig->stop != 0;
+}
+
+/* A job's length: the source's, or a zero job's longest region. */
+static uint64_t job_length(const struct plan_job *pj)
+{
+	uint64_t length = pj->zero ? 0 : pj->source.count;
+	unsigned d;
+
+	for (d = 0; pj->zero && d < pj->num_dests; d++)
+		if (pj->dests[d].count > length)
+			length = pj->dests[d].count;
+	return length;
+}
+
+static void fill_report_jobs(struct run *run)
+{
+	const struct plan_job *pj;
+	struct report_job *rj;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		rj->line = pj->line;
+		rj->zero = pj->zero;
+		rj->verified = -1;
+		if (!pj->zero)
+			rj->source = (struct report_region) {
+				target_path(pj->source.target), pj->source.offset,
+				pj->source.count };
+		rj->num_dests = pj->num_dests;
+		for (d = 0; d < pj->num_dests; d++)
+			rj->dests[d] = (struct report_region) {
+				target_path(pj->dests[d].target), pj->dests[d].offset,
+				pj->dests[d].count };
+		rj->stats.length = job_length(pj);
+		run->bytes_total += rj->stats.length;
+	}
+}
+
+static int queue_group(struct run *run, unsigned group)
+{
+	const struct kc_job_ops *ops;
+	const struct plan_job *pj;
+	size_t i;
+	int r;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		if (pj->group != group)
+			continue;
+		ops = run->map ? &map_job_ops : NULL;
+		run->contexts[i] = (struct job_context) { run, i };
+		if (pj->zero)
+			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, ops,
+				    &run->contexts[i], &run->kjobs[i]);
+		else
+			r = kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests,
+				    pj->flags, ops, &run->contexts[i], &run->kjobs[i]);
+		if (r < 0)
+			return r;
+		run->rjobs[i].started = true;
+	}
+	return 0;
+}
+
+/*
+ * A stage's destinations are flushed when it ends: its jobs' time and
+ * rate include their flush, and the next stage starts on stable data.
+ */
+static void flush_group(struct run *run, unsigned group)
+{
+	uint64_t now;
+	size_t i;
+
+	if (!run->cfg->flush && !run->map)
+		return;
+	plan_flush(run->plan, (int)group, record_flush_failure, run);
+	now = kc_now_ns();
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		if (run->plan->jobs[i].group == group)
+			run->rjobs[i].flushed_ns = now;
+}
+
+static int run_groups(struct run *run)
+{
+	unsigned g;
+	int r;
+
+	for (g = 0; g <= run->plan->nr_groups && !*run->sig->stop; g++) {
+		r = queue_group(run, g);
+		if (r < 0)
+			return r;
+		r = kc_client_run(run->kc, tick, run, TICK_MS);
+		if (r < 0)
+			return r;
+		flush_group(run, g);
+		if (kc_client_stopped(run->kc))
+			break;
+	}
+	bytes_done(run);
+	return 0;
+}
+
+static bool has_extra(const struct report_job *rj, const struct kc_error_range *e)
+{
+	size_t k;
+
+	/* Field by field: the struct has padding, which memcmp would read. */
+	for (k = 0; k < rj->nr_extra; k++)
+		if (rj->extra[k].region == e->region && rj->extra[k].offset == e->offset &&
+		    rj->extra[k].length == e->length && rj->extra[k].error == e->error &&
+		    rj->extra[k].flush == e->flush)
+			return true;
+	return false;
+}
+
+static void record_flush_failure(const struct target *t, int error, void *ctx)
+{
+	struct run *run = ctx;
+	const struct plan_job *pj;
+	struct report_job *rj;
+	struct kc_error_range *e;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		for (d = 0; d < pj->num_dests; d++) {
+			struct kc_error_range fe = {
+				(int)d, pj->dests[d].offset, pj->dests[d].count, error,
+				true };
+
+			if (pj->dests[d].target != t || has_extra(rj, &fe))
+				continue;
+			e = realloc(rj->extra, (rj->nr_extra + 1) * sizeof(*e));
+			if (!e)
+				continue;
+			rj->extra = e;
+			e[rj->nr_extra++] = fe;
+		}
+	}
+}
+
+static void add_extra_errors(struct report_job *rj, const struct kc_error_range *e,
+			     size_t n)
+{
+	struct kc_error_range *extra;
+
+	if (!n)
+		return;
+	extra = realloc(rj->extra, (rj->nr_extra + n) * sizeof(*extra));
+	if (!extra)
+		return;
+	memcpy(extra + rj->nr_extra, e, n * sizeof(*e));
+	rj->extra = extra;
+	rj->nr_extra += n;
+}
+
+/*
+ * --verify: once every job has ended and the destinations are flushed,
+ * read them all back through the engine and compare.
+ */
+static int run_verify(struct run *run)
+{
+	size_t i, nr_jobs = run->plan->nr_jobs;
+	struct kc_job **vjobs;
+	struct kc_job_stats vs;
+	const struct plan_job *pj;
+	int r = 0;
+
+	vjobs = calloc(nr_jobs, sizeof(*vjobs));
+	if (!vjobs)
+		return -ENOMEM;
+	for (i = 0; i < nr_jobs && r == 0; i++) {
+		pj = &run->plan->jobs[i];
+		run->rjobs[i].verified = 1;
+		if (!run->rjobs[i].stats.length)
+			continue;
+		r = kc_verify(run->kc, pj->zero ? NULL : &pj->source, pj->num_dests,
+			      pj->dests, &vjobs[i]);
+	}
+	if (r == 0)
+		r = kc_client_run(run->kc, tick, run, TICK_MS);
+	for (i = 0; i < nr_jobs && r == 0; i++) {
+		if (!vjobs[i])
+			continue;
+		kc_job_stats(vjobs[i], &vs);
+		if (vs.interrupted)
+			run->rjobs[i].verified = 2;	/* cut short */
+		else if (vs.read_err || vs.write_err)
+			run->rjobs[i].verified = 0;
+		add_extra_errors(&run->rjobs[i], vs.errors, vs.nr_errors);
+	}
+	free(vjobs);
+	return r;
+}
+
+static enum report_status final_status(const struct run *run)
+{
+	const struct report_job *rj;
+	size_t i;
+
+	if (*run->sig->stop || kc_client_stopped(run->kc))
+		return REPORT_INTERRUPTED;
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		rj = &run->rjobs[i];
+		if (rj->stats.read_err || rj->stats.write_err || rj->nr_extra ||
+		    rj->verified == 0)
+			return REPORT_ERRORS;
+	}
+	return REPORT_OK;
+}
+
+static int exit_code(enum report_status status)
+{
+	switch (status) {
+	case REPORT_OK:
+		return 0;
+	case REPORT_ERRORS:
+		return EXIT_IO_ERROR;
+	case REPORT_INTERRUPTED:
+		break;
+	}
+	return EXIT_INTERRUPTED;
+}
+
+static void warn_fallback(const char *path, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "kcopy: warning: %s: O_DIRECT is not supported, using "
+		"buffered I/O\n", path);
+}
+
+/*
+ * Destinations are flushed before success is reported, and before the
+ * map may claim their data, and before --verify reads them back: each
+ * stage flushed its own as it ended (flush_group); what is left is to
+ * let the map claim what those flushes made stable.
+ */
+static void final_flush(struct run *run)
+{
+	if (run->map)
+		map_checkpoint(run);	/* flushes, records what failed */
+}
+
+static int finish(struct run *run)
+{
+	enum report_status status;
+	double seconds;
+	size_t i;
+	int code;
+
+	status = final_status(run);
+	seconds = (double)(kc_now_ns() - run->start_ns) / 1e9;
+	progress_update(run->progress, bytes_done(run), run->rjobs,
+			run->plan->nr_jobs, run->cfg->progress == PROGRESS_JSON);
+	progress_clear(run->progress);
+	if (!run->cfg->quiet)
+		report_human(stderr, run->rjobs, run->plan->nr_jobs, seconds, status);
+	else	/* -q never hides an error */
+		report_errors(stderr, run->rjobs, run->plan->nr_jobs);
+	code = exit_code(status);
+	if (run->cfg->json && report_json(stdout, run->rjobs, run->plan->nr_jobs,
+					   seconds, status) < 0) {
+		fprintf(stderr, "kcopy: write error on standard output: %s\n",
+			strerror(errno));
+		if (!code)
+			code = EXIT_IO_ERROR;
+	}
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		free(run->rjobs[i].extra);
+	return code;
+}
+
+/* A stop asked for before anything was written: nothing to report. */
+static int stop_asked(const struct run *run, char *err, size_t errlen)
+{
+	if (!*run->sig->stop)
+		return 0;
+	snprintf(err, errlen, "interrupted before anything was written");
+	return -EINTR;
+}
+
+/* The map: every job by its names and objects (map.h). */
+static int open_map(struct run *run, char *err, size_t errlen)
+{
+	struct plan *plan = run->plan;
+	struct map_job_desc *descs;
+	size_t i;
+	int r = -ENOMEM;
+
+	r = plan_check_not_region(plan, run->cfg->map_file, "map", err, errlen);
+	if (r < 0)
+		return r;
+	descs = calloc(plan->nr_jobs ? plan->nr_jobs : 1, sizeof(*descs));
+	if (!descs)
+		goto nomem;
+	for (i = 0; i < plan->nr_jobs; i++) {
+		descs[i].names = plan_job_names(plan, i);
+		descs[i].objects = plan_job_objects(plan, i);
+		descs[i].length = job_length(&plan->jobs[i]);
+		if (!descs[i].names) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = map_open(run->cfg->map_file, descs, plan->nr_jobs, &run->map, err, errlen);
+out:
+	for (i = 0; i < plan->nr_jobs; i++) {
+		free((char *)descs[i].names);
+		free((char *)descs[i].objects);
+	}
+	free(descs);
+	if (r != -ENOMEM)
+		return r;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* Fresh jobs (a destination was just created) are known by their files now. */
+static int settle_map_objects(struct run *run)
+{
+	char *objects;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; run->map && i < run->plan->nr_jobs && r == 0; i++) {
+		objects = plan_job_objects(run->plan, i);
+		r = objects ? map_set_objects(run->map, i, objects) : -ENOMEM;
+		free(objects);
+	}
+	return r;
+}
+
+/*
+ * A later stage may stand on what an earlier one writes (copy A to D; wait;
+ * copy D to E, or a zero over part of D). Whatever an earlier job will
+ * write again in this run, every later job that reads or writes the same
+ * bytes must do again too, or the re-run would end with the stages' bytes
+ * in the wrong order. Jobs are in stage order, so this cascades.
+ */
+static int forget_overlap(struct run *run, size_t k, const struct kc_io_region *w,
+			  uint64_t start, uint64_t end)
+{
+	const struct plan_job *pk = &run->plan->jobs[k];
+	uint64_t wbase, rbase, lo, hi, off;
+	unsigned r;
+	int rc = 0;
+
+	for (r = 0; r <= pk->num_dests && rc == 0; r++) {
+		const struct kc_io_region *rg = r == 0 ? &pk->source : &pk->dests[r - 1];
+
+		if ((r == 0 && pk->zero) ||
+		    !target_same_storage(w->target, rg->target, &wbase, &rbase))
+			continue;
+		/* Where the rewritten bytes and this region meet, on the storage. */
+		lo = wbase + w->offset + start;
+		hi = wbase + w->offset + end;
+		off = rbase + rg->offset;
+		if (lo < off)
+			lo = off;
+		if (hi > off + rg->count)
+			hi = off + rg->count;
+		if (lo < hi)
+			rc = map_forget(run->map, k, lo - off, hi - lo);
+	}
+	return rc;
+}
+
+static int redo_later_stages(struct run *run)
+{
+	const struct plan *plan = run->plan;
+	uint64_t start, end, pos;
+	size_t j, k;
+	unsigned d;
+	int r = 0;
+
+	for (j = 0; run->map && j < plan->nr_jobs && r == 0; j++) {
+		const struct plan_job *pj = &plan->jobs[j];
+
+		for (pos = 0; r == 0 && map_next_undone(run->map, j, pos, &start, &end);
+		     pos = end) {
+			for (k = j + 1; k < plan->nr_jobs && r == 0; k++) {
+				if (plan->jobs[k].group == pj->group)
+					continue;
+				for (d = 0; d < pj->num_dests && r == 0; d++)
+					if (start < pj->dests[d].count)
+						r = forget_overlap(run, k, &pj->dests[d], start,
+								   end < pj->dests[d].count ?
+								   end : pj->dests[d].count);
+			}
+		}
+	}
+	return r;
+}
+
+/* Jobs that run at once, and the most destinations of one, for the ring. */
+static void group_widths(const struct plan *plan, unsigned *max_jobs,
+			 unsigned *max_dests)
+{
+	unsigned g, n;
+	size_t i;
+
+	*max_jobs = *max_dests = 1;
+	for (g = 0; g <= plan->nr_groups; g++) {
+		for (i = 0, n = 0; i < plan->nr_jobs; i++) {
+			if (plan->jobs[i].group != g)
+				continue;
+			n++;
+			if (plan->jobs[i].num_dests > *max_dests)
+				*max_dests = plan->jobs[i].num_dests;
+		}
+		if (n > *max_jobs)
+			*max_jobs = n;
+	}
+}
+
+/*
+ * Everything that can refuse the run comes before anything is written;
+ * plan_prepare() then creates and extends files, all or nothing.
+ */
+static int setup_run(struct run *run, char *err, size_t errlen)
+{
+	const struct session_config *o = run->cfg;
+	unsigned max_jobs, max_dests;
+	int r;
+
+	r = plan_open(run->plan, err, errlen);
+	if (r == 0 && o->job_file && strcmp(o->job_file, "-"))
+		r = plan_check_not_region(run->plan, o->job_file, "job file", err,
+					  errlen);
+	if (r == 0 && o->map_file)
+		r = open_map(run, err, errlen);
+	if (r == 0)
+		r = stop_asked(run, err, errlen);
+	if (r < 0)
+		return r;
+	r = kc_client_create(&o->engine, &run->kc);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set up the engine: %s", strerror(-r));
+		return r;
+	}
+	group_widths(run->plan, &max_jobs, &max_dests);
+	r = kc_client_setup_io(run->kc, max_jobs, max_dests);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set up asynchronous I/O: %s%s",
+			 strerror(-r), r == -EAGAIN ? " (the system's limit "
+			 "fs.aio-max-nr is used up)" : "");
+		return r;
+	}
+	r = stop_asked(run, err, errlen);
+	if (r == 0)
+		r = plan_prepare(run->plan, err, errlen);
+	if (r == 0)
+		r = settle_map_objects(run);
+	if (r == 0)
+		r = redo_later_stages(run);
+	/*
+	 * Saved before the first I/O, so that a crash from here on leaves a
+	 * map that knows the files just created (and claims nothing of them).
+	 */
+	if (r == 0 && run->map) {
+		r = map_commit(run->map);
+		if (r < 0)
+			snprintf(err, errlen, "%s: cannot save the map: %s",
+				 o->map_file, strerror(-r));
+	}
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (r < 0)
+		plan_unprepare(run->plan);
+	return r;
+}
+
+int session_run(const struct session_config *o, struct plan *plan,
+		const struct session_signals *sig)
+{
+	struct run run = { .cfg = o, .plan = plan, .sig = sig };
+	char err[1024];
+	int r, code = EXIT_IO_ERROR;
+
+	r = setup_run(&run, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "kcopy: %s\n", err);
+		code = r == -EINTR ? EXIT_INTERRUPTED : EXIT_USAGE;
+		goto out;
+	}
+	if (!o->quiet)
+		plan_for_each_fallback(plan, warn_fallback, NULL);
+	run.kjobs = calloc(plan->nr_jobs, sizeof(*run.kjobs));
+	run.rjobs = calloc(plan->nr_jobs, sizeof(*run.rjobs));
+	run.contexts = calloc(plan->nr_jobs, sizeof(*run.contexts));
+	if (!run.kjobs || !run.rjobs || !run.contexts) {
+		fprintf(stderr, "kcopy: out of memory\n");
+		goto out;
+	}
+	fill_report_jobs(&run);
+	run.progress = progress_create(o->progress, stderr, run.bytes_total);
+	run.start_ns = run.last_commit_ns = kc_now_ns();
+	r = run_groups(&run);
+	if (r == 0)
+		final_flush(&run);
+	if (r == 0 && o->verify && !kc_client_stopped(run.kc)) {
+		r = run_verify(&run);
+		/* A mismatch is a failed range: the map must not claim it. */
+		if (r == 0)
+			map_checkpoint(&run);
+	}
+	if (r < 0) {
+		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
+		goto out;
+	}
+	if (kc_client_submit_stalled(run.kc))
+		fprintf(stderr, "kcopy: the kernel took no I/O for 30 s (io_submit: "
+			"%s); the I/O queued then failed\n", strerror(EAGAIN));
+	code = finish(&run);
+out:
+	/* A run refused or stopped before it began leaves no new map behind. */
+	map_close(run.map, !run.rjobs);
+	progress_destroy(run.progress);
+	free(run.rjobs);
+	free(run.kjobs);
+	free(run.contexts);
+	kc_client_destroy(run.kc);
+	return code;
+}
+
