@@ -448,15 +448,12 @@ static void settle_job_opts(struct job_opts *j, bool quiet, const char *name,
 static void add_job(struct plan *plan, unsigned line, bool zero,
 		    const struct job_opts *j, unsigned nr_words, char **words)
 {
+	unsigned skip = zero ? 0 : 1;	/* a copy's first word is its source */
 	char err[1024];
 	int r;
 
-	if (zero)
-		r = plan_add_job(plan, line, true, j->force, j->flags, NULL, nr_words,
-				 words, err, sizeof(err));
-	else
-		r = plan_add_job(plan, line, false, j->force, j->flags, words[0],
-				 nr_words - 1, words + 1, err, sizeof(err));
+	r = plan_add_job(plan, line, j->force, j->flags, zero ? NULL : words[0],
+			 nr_words - skip, words + skip, err, sizeof(err));
 	if (r == -ENOMEM)
 		usage_error("out of memory");
 	if (r < 0)
