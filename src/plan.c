@@ -63,6 +63,18 @@ static int parse_region(struct plan *plan, unsigned line, const char *arg,
 	return 0;
 }
 
+/* A job's length: the source's, or a zero job's longest region. */
+uint64_t plan_job_length(const struct plan_job *pj)
+{
+	uint64_t length = pj->zero ? 0 : pj->source.count;
+	unsigned d;
+
+	for (d = 0; pj->zero && d < pj->num_dests; d++)
+		if (pj->dests[d].count > length)
+			length = pj->dests[d].count;
+	return length;
+}
+
 int plan_add_job(struct plan *plan, unsigned line, bool force, unsigned flags,
 		 const char *src, unsigned num_dests, char *const dsts[],
 		 char *err, size_t errlen)

@@ -54,6 +54,8 @@ struct plan {
 int plan_add_job(struct plan *plan, unsigned line, bool force, unsigned flags,
 		 const char *src, unsigned num_dests, char *const dsts[],
 		 char *err, size_t errlen);
+/* A job's length: the source's, or a zero job's longest region. */
+uint64_t plan_job_length(const struct plan_job *pj);
 /* A 'wait' barrier: later jobs form a new group. */
 void plan_add_barrier(struct plan *plan);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "map.h"
+#include "resume.h"
 #include "session.h"
 
 #define TICK_MS 100
@@ -133,18 +134,6 @@ static bool tick(void *context)
 	return *run->sig->stop != 0;
 }
 
-/* A job's length: the source's, or a zero job's longest region. */
-static uint64_t job_length(const struct plan_job *pj)
-{
-	uint64_t length = pj->zero ? 0 : pj->source.count;
-	unsigned d;
-
-	for (d = 0; pj->zero && d < pj->num_dests; d++)
-		if (pj->dests[d].count > length)
-			length = pj->dests[d].count;
-	return length;
-}
-
 static void fill_report_jobs(struct run *run)
 {
 	const struct plan_job *pj;
@@ -167,7 +156,7 @@ static void fill_report_jobs(struct run *run)
 			rj->dests[d] = (struct report_region) {
 				target_path(pj->dests[d].target), pj->dests[d].offset,
 				pj->dests[d].count };
-		rj->stats.length = job_length(pj);
+		rj->stats.length = plan_job_length(pj);
 		run->bytes_total += rj->stats.length;
 	}
 }
@@ -417,120 +406,6 @@ static int stop_asked(const struct run *run, char *err, size_t errlen)
 	return -EINTR;
 }
 
-/* The map: every job by its names and objects (map.h). */
-static int open_map(struct run *run, char *err, size_t errlen)
-{
-	struct plan *plan = run->plan;
-	struct map_job_desc *descs;
-	size_t i;
-	int r = -ENOMEM;
-
-	r = plan_check_not_region(plan, run->cfg->map_file, "map", err, errlen);
-	if (r < 0)
-		return r;
-	descs = calloc(plan->nr_jobs ? plan->nr_jobs : 1, sizeof(*descs));
-	if (!descs)
-		goto nomem;
-	for (i = 0; i < plan->nr_jobs; i++) {
-		descs[i].names = plan_job_names(plan, i);
-		descs[i].objects = plan_job_objects(plan, i);
-		descs[i].length = job_length(&plan->jobs[i]);
-		if (!descs[i].names) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	r = map_open(run->cfg->map_file, descs, plan->nr_jobs, &run->map, err, errlen);
-out:
-	for (i = 0; i < plan->nr_jobs; i++) {
-		free((char *)descs[i].names);
-		free((char *)descs[i].objects);
-	}
-	free(descs);
-	if (r != -ENOMEM)
-		return r;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
-}
-
-/* Fresh jobs (a destination was just created) are known by their files now. */
-static int settle_map_objects(struct run *run)
-{
-	char *objects;
-	size_t i;
-	int r = 0;
-
-	for (i = 0; run->map && i < run->plan->nr_jobs && r == 0; i++) {
-		objects = plan_job_objects(run->plan, i);
-		r = objects ? map_set_objects(run->map, i, objects) : -ENOMEM;
-		free(objects);
-	}
-	return r;
-}
-
-/*
- * A later stage may stand on what an earlier one writes (copy A to D; wait;
- * copy D to E, or a zero over part of D). Whatever an earlier job will
- * write again in this run, every later job that reads or writes the same
- * bytes must do again too, or the re-run would end with the stages' bytes
- * in the wrong order. Jobs are in stage order, so this cascades.
- */
-static int forget_overlap(struct run *run, size_t k, const struct kc_io_region *w,
-			  uint64_t start, uint64_t end)
-{
-	const struct plan_job *pk = &run->plan->jobs[k];
-	uint64_t wbase, rbase, lo, hi, off;
-	unsigned r;
-	int rc = 0;
-
-	for (r = 0; r <= pk->num_dests && rc == 0; r++) {
-		const struct kc_io_region *rg = r == 0 ? &pk->source : &pk->dests[r - 1];
-
-		if ((r == 0 && pk->zero) ||
-		    !target_same_storage(w->target, rg->target, &wbase, &rbase))
-			continue;
-		/* Where the rewritten bytes and this region meet, on the storage. */
-		lo = wbase + w->offset + start;
-		hi = wbase + w->offset + end;
-		off = rbase + rg->offset;
-		if (lo < off)
-			lo = off;
-		if (hi > off + rg->count)
-			hi = off + rg->count;
-		if (lo < hi)
-			rc = map_forget(run->map, k, lo - off, hi - lo);
-	}
-	return rc;
-}
-
-static int redo_later_stages(struct run *run)
-{
-	const struct plan *plan = run->plan;
-	uint64_t start, end, pos;
-	size_t j, k;
-	unsigned d;
-	int r = 0;
-
-	for (j = 0; run->map && j < plan->nr_jobs && r == 0; j++) {
-		const struct plan_job *pj = &plan->jobs[j];
-
-		for (pos = 0; r == 0 && map_next_undone(run->map, j, pos, &start, &end);
-		     pos = end) {
-			for (k = j + 1; k < plan->nr_jobs && r == 0; k++) {
-				if (plan->jobs[k].group == pj->group)
-					continue;
-				for (d = 0; d < pj->num_dests && r == 0; d++)
-					if (start < pj->dests[d].count)
-						r = forget_overlap(run, k, &pj->dests[d], start,
-								   end < pj->dests[d].count ?
-								   end : pj->dests[d].count);
-			}
-		}
-	}
-	return r;
-}
-
 /* Jobs that run at once, and the most destinations of one, for the ring. */
 static void group_widths(const struct plan *plan, unsigned *max_jobs,
 			 unsigned *max_dests)
@@ -567,7 +442,7 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 		r = plan_check_not_region(run->plan, o->job_file, "job file", err,
 					  errlen);
 	if (r == 0 && o->map_file)
-		r = open_map(run, err, errlen);
+		r = resume_open(run->plan, o->map_file, &run->map, err, errlen);
 	if (r == 0)
 		r = stop_asked(run, err, errlen);
 	if (r < 0)
@@ -588,10 +463,8 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 	r = stop_asked(run, err, errlen);
 	if (r == 0)
 		r = plan_prepare(run->plan, err, errlen);
-	if (r == 0)
-		r = settle_map_objects(run);
-	if (r == 0)
-		r = redo_later_stages(run);
+	if (r == 0 && run->map)
+		r = resume_settle(run->plan, run->map);
 	/*
 	 * Saved before the first I/O, so that a crash from here on leaves a
 	 * map that knows the files just created (and claims nothing of them).
