@@ -104,6 +104,7 @@ static void map_checkpoint(struct run *run)
 			run->cfg->map_file, strerror(-r));
 }
 
+/* Also brings every queued job's stats up to date, for the map and reports. */
 static uint64_t bytes_done(struct run *run)
 {
 	uint64_t done = 0;
@@ -117,6 +118,11 @@ static uint64_t bytes_done(struct run *run)
 	return done;
 }
 
+/*
+ * The engine's loop calls this every TICK_MS while jobs run: the status
+ * line SIGUSR1 asked for, the progress line, a map checkpoint when one is
+ * due. Returning true asks the engine to stop (SIGINT, SIGTERM).
+ */
 static bool tick(void *context)
 {
 	struct run *run = context;
@@ -161,25 +167,37 @@ static void fill_report_jobs(struct run *run)
 	}
 }
 
+/*
+ * The one place jobs reach the engine: plan job @i as its copy or zero,
+ * or with @verify as the read-back of what it wrote. Only the copy or
+ * zero reports its progress to the map (map_job_ops).
+ */
+static int queue_job(struct run *run, size_t i, bool verify, struct kc_job **job)
+{
+	const struct plan_job *pj = &run->plan->jobs[i];
+	const struct kc_job_ops *ops = run->map ? &map_job_ops : NULL;
+	struct job_context *jc = &run->contexts[i];
+
+	if (verify)
+		return kc_verify(run->kc, pj->zero ? NULL : &pj->source, pj->num_dests,
+				 pj->dests, job);
+	*jc = (struct job_context) { run, i };
+	if (pj->zero)
+		return kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, ops, jc,
+			       job);
+	return kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests, pj->flags,
+		       ops, jc, job);
+}
+
 static int queue_group(struct run *run, unsigned group)
 {
-	const struct kc_job_ops *ops;
-	const struct plan_job *pj;
 	size_t i;
 	int r;
 
 	for (i = 0; i < run->plan->nr_jobs; i++) {
-		pj = &run->plan->jobs[i];
-		if (pj->group != group)
+		if (run->plan->jobs[i].group != group)
 			continue;
-		ops = run->map ? &map_job_ops : NULL;
-		run->contexts[i] = (struct job_context) { run, i };
-		if (pj->zero)
-			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, ops,
-				    &run->contexts[i], &run->kjobs[i]);
-		else
-			r = kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests,
-				    pj->flags, ops, &run->contexts[i], &run->kjobs[i]);
+		r = queue_job(run, i, false, &run->kjobs[i]);
 		if (r < 0)
 			return r;
 		run->rjobs[i].started = true;
@@ -238,34 +256,7 @@ static bool has_extra(const struct report_job *rj, const struct kc_error_range *
 	return false;
 }
 
-static void record_flush_failure(const struct target *t, int error, void *ctx)
-{
-	struct run *run = ctx;
-	const struct plan_job *pj;
-	struct report_job *rj;
-	struct kc_error_range *e;
-	size_t i;
-	unsigned d;
-
-	for (i = 0; i < run->plan->nr_jobs; i++) {
-		pj = &run->plan->jobs[i];
-		rj = &run->rjobs[i];
-		for (d = 0; d < pj->num_dests; d++) {
-			struct kc_error_range fe = {
-				(int)d, pj->dests[d].offset, pj->dests[d].count, error,
-				true };
-
-			if (pj->dests[d].target != t || has_extra(rj, &fe))
-				continue;
-			e = realloc(rj->extra, (rj->nr_extra + 1) * sizeof(*e));
-			if (!e)
-				continue;
-			rj->extra = e;
-			e[rj->nr_extra++] = fe;
-		}
-	}
-}
-
+/* Failures found outside the engine (a flush, --verify), for the report. */
 static void add_extra_errors(struct report_job *rj, const struct kc_error_range *e,
 			     size_t n)
 {
@@ -281,6 +272,28 @@ static void add_extra_errors(struct report_job *rj, const struct kc_error_range 
 	rj->nr_extra += n;
 }
 
+static void record_flush_failure(const struct target *t, int error, void *ctx)
+{
+	struct run *run = ctx;
+	const struct plan_job *pj;
+	struct report_job *rj;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		for (d = 0; d < pj->num_dests; d++) {
+			struct kc_error_range fe = {
+				(int)d, pj->dests[d].offset, pj->dests[d].count, error,
+				true };
+
+			if (pj->dests[d].target == t && !has_extra(rj, &fe))
+				add_extra_errors(rj, &fe, 1);
+		}
+	}
+}
+
 /*
  * --verify: once every job has ended and the destinations are flushed,
  * read them all back through the engine and compare.
@@ -290,19 +303,15 @@ static int run_verify(struct run *run)
 	size_t i, nr_jobs = run->plan->nr_jobs;
 	struct kc_job **vjobs;
 	struct kc_job_stats vs;
-	const struct plan_job *pj;
 	int r = 0;
 
 	vjobs = calloc(nr_jobs, sizeof(*vjobs));
 	if (!vjobs)
 		return -ENOMEM;
 	for (i = 0; i < nr_jobs && r == 0; i++) {
-		pj = &run->plan->jobs[i];
 		run->rjobs[i].verified = 1;
-		if (!run->rjobs[i].stats.length)
-			continue;
-		r = kc_verify(run->kc, pj->zero ? NULL : &pj->source, pj->num_dests,
-			      pj->dests, &vjobs[i]);
+		if (run->rjobs[i].stats.length)
+			r = queue_job(run, i, true, &vjobs[i]);
 	}
 	if (r == 0)
 		r = kc_client_run(run->kc, tick, run, TICK_MS);
@@ -395,6 +404,23 @@ static int finish(struct run *run)
 	for (i = 0; i < run->plan->nr_jobs; i++)
 		free(run->rjobs[i].extra);
 	return code;
+}
+
+/* The stages, then what follows them: the map's last word, --verify. */
+static int run_jobs(struct run *run)
+{
+	int r = run_groups(run);
+
+	if (r < 0)
+		return r;
+	final_flush(run);
+	if (!run->cfg->verify || kc_client_stopped(run->kc))
+		return 0;
+	r = run_verify(run);
+	/* A mismatch is a failed range: the map must not claim it. */
+	if (r == 0)
+		map_checkpoint(run);
+	return r;
 }
 
 /* A stop asked for before anything was written: nothing to report. */
@@ -507,15 +533,7 @@ int session_run(const struct session_config *o, struct plan *plan,
 	fill_report_jobs(&run);
 	run.progress = progress_create(o->progress, stderr, run.bytes_total);
 	run.start_ns = run.last_commit_ns = kc_now_ns();
-	r = run_groups(&run);
-	if (r == 0)
-		final_flush(&run);
-	if (r == 0 && o->verify && !kc_client_stopped(run.kc)) {
-		r = run_verify(&run);
-		/* A mismatch is a failed range: the map must not claim it. */
-		if (r == 0)
-			map_checkpoint(&run);
-	}
+	r = run_jobs(&run);
 	if (r < 0) {
 		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
 		goto out;
