@@ -110,7 +110,14 @@ static const char doc[] =
 static const char args_doc[] =
 	"SOURCE DEST [DEST...]\n--zero DEST [DEST...]\n--job-file=FILE";
 
-/* The options before job_options[] in --help and --long-options ... */
+/* argp's group of job_options[], after the engine's. */
+#define JOB_GROUP 2
+
+/*
+ * The options before job_options[] in --help and --long-options ...
+ * --zero is a job's kind, not one of its options: a job-file line says it
+ * with its verb.
+ */
 static const struct argp_option head_options[] = {
 	{ NULL, 0, NULL, 0, "Engine:", 1 },
 	{ "sub-job-size", 'b', "SIZE", 0,
@@ -121,11 +128,10 @@ static const struct argp_option head_options[] = {
 	{ "throttle", 't', "PERCENT", 0,
 	  "share of time with I/O in flight, 1-100 (default 100)", 1 },
 	{ "rate", OPT_RATE, "SIZE", 0, "cap the copy at SIZE bytes per second", 1 },
-	{ NULL, 0, NULL, 0, "Per job:", 2 },
-	{ "zero", 'z', NULL, 0, "zero the destinations instead of copying", 2 },
+	{ NULL, 0, NULL, 0, "Per job:", JOB_GROUP },
+	{ "zero", 'z', NULL, 0, "zero the destinations instead of copying",
+	  JOB_GROUP },
 };
-
-#define JOB_GROUP 2
 
 /* ... and those after them, with argp's terminator. */
 static const struct argp_option tail_options[] = {
@@ -204,7 +210,8 @@ static void job_option_apply(const struct job_option *jo, struct job_opts *j)
 		j->flags |= jo->flag;
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void usage_error(const char *fmt, ...)
 {
