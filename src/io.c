@@ -16,8 +16,8 @@ extern const struct io_backend io_uring_backend;
  * default (see "--io" in kcopy(1) for the measurement behind it).
  */
 static const struct io_backend *const backends[] = {
-	&io_aio_backend,
 	&io_uring_backend,
+	&io_aio_backend,
 };
 
 const struct io_backend *io_backend_find(const char *name)
