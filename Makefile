@@ -307,7 +307,7 @@ check-asan: $(ASAN_PROG) helpers
 # The error tests once more under valgrind (the plain objects): no leak or
 # invalid access on any error path.
 check-valgrind: $(DYN_PROG) helpers
-	$(call run-bats,$(CURDIR)/tests/helpers/kcopy-valgrind,build/bats-valgrind,bats-valgrind,KCOPY_REAL=$(CURDIR)/$(DYN_PROG),tests/errors.bats)
+	$(call run-bats,$(CURDIR)/tests/helpers/kcopy-valgrind,build/bats-valgrind,bats-valgrind,KCOPY_REAL=$(CURDIR)/$(DYN_PROG) KCOPY_IO=aio,tests/errors.bats)
 
 # The torture test (20 seeds in `make check`) on more seeds, or on the seeds
 # to replay: make torture SEEDS=200 | make torture SEED=1234 | BASE=5000
