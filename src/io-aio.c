@@ -37,8 +37,7 @@ struct aio_queue {
 	unsigned in_flight;
 	struct iocb **pending;		/* gathered, not yet submitted */
 	unsigned nr_pending, cap;
-	struct io_request **finished;	/* failed before the kernel saw them */
-	unsigned nr_finished;
+	struct req_list finished;	/* over before the kernel saw them */
 	struct io_event *events;
 	struct io_worker *worker;
 	bool fdsync_refused;		/* the kernel has no aio fsync */
@@ -111,7 +110,7 @@ static void aio_destroy(struct io_queue *q)
 	io_destroy(aq->ctx);
 	free(aq->events);
 	free(aq->pending);
-	free(aq->finished);
+	req_list_free(&aq->finished);
 	free(aq);
 }
 
@@ -124,43 +123,21 @@ static int aio_reserve(struct io_queue *q, unsigned nr)
 {
 	struct aio_queue *aq = to_aq(q);
 	struct iocb **pending;
-	struct io_request **finished;
 
-	if (nr <= aq->cap)
-		return 0;
-	pending = realloc(aq->pending, nr * sizeof(*pending));
-	if (!pending)
-		return -ENOMEM;
-	aq->pending = pending;
-	finished = realloc(aq->finished, nr * sizeof(*finished));
-	if (!finished)
-		return -ENOMEM;
-	aq->finished = finished;
-	aq->cap = nr;
-	return 0;
-}
-
-static int aio_attach(struct io_queue *q, struct target *t, struct io_dev **out)
-{
-	struct local_dev *d;
-	int r;
-
-	(void)q;
-	r = local_dev_create(t, sizeof(*d), &d);
-	if (r == 0)
-		*out = (struct io_dev *)d;
-	return r;
-}
-
-static void aio_detach(struct io_dev *dev)
-{
-	local_dev_free((struct local_dev *)dev);
+	if (nr > aq->cap) {
+		pending = realloc(aq->pending, nr * sizeof(*pending));
+		if (!pending)
+			return -ENOMEM;
+		aq->pending = pending;
+		aq->cap = nr;
+	}
+	return req_list_reserve(&aq->finished, nr);
 }
 
 static void finish(struct aio_queue *aq, struct io_request *req, int result)
 {
 	req->result = result;
-	aq->finished[aq->nr_finished++] = req;
+	req_list_push(&aq->finished, req);
 }
 
 static void to_worker(struct aio_queue *aq, struct io_request *req,
@@ -199,13 +176,14 @@ static void aio_queue(struct io_queue *q, struct io_request *req)
 	switch (req->op) {
 	case IO_READ:
 	case IO_WRITE:
-		s->want = local_direct_length((struct local_dev *)req->dev, req);
-		if (!s->want) {
-			/* Shorter than a block: all of it is the tail. */
-			if (req->op == IO_WRITE && req->length)
-				to_worker(aq, req, 0);
-			else
-				finish(aq, req, req->length ? -EINVAL : 0);
+		switch (local_start(req, &s->want)) {
+		case LOCAL_REST:
+			break;
+		case LOCAL_TAIL:
+			to_worker(aq, req, 0);
+			return;
+		case LOCAL_OVER:
+			req_list_push(&aq->finished, req);
 			return;
 		}
 		break;
@@ -293,8 +271,6 @@ static void aio_commit(struct io_queue *q)
 static bool transfer_done(struct aio_queue *aq, struct io_request *req, long res)
 {
 	struct aio_req *s = req_state(req);
-	struct local_dev *d = (struct local_dev *)req->dev;
-	uint64_t bs = d->base.info.block_size;
 
 	if (req->op == IO_FLUSH) {
 		if (res == -EINVAL && !aq->fdsync_refused) {
@@ -305,37 +281,17 @@ static bool transfer_done(struct aio_queue *aq, struct io_request *req, long res
 		req->result = res < 0 ? (int)res : 0;
 		return true;
 	}
-	if (res <= 0) {
-		req->result = local_short_result(req->op, res);
-		return true;
-	}
-	s->done += (uint64_t)res;
-	if (s->done < s->want && s->done < req->length) {
-		/* O_DIRECT can only go on from a block boundary. */
-		if (d->direct && s->done % bs) {
-			req->result = local_short_result(req->op, 0);
-			return true;
-		}
+	switch (local_transfer(req, res, &s->done, s->want)) {
+	case LOCAL_REST:
 		queue_iocb(aq, req);
 		return false;
-	}
-	if (req->op == IO_WRITE && s->want < req->length) {
+	case LOCAL_TAIL:
 		to_worker(aq, req, s->want);	/* the unaligned tail */
 		return false;
+	case LOCAL_OVER:
+		break;
 	}
-	req->result = 0;	/* a read may return more: past the length */
 	return true;
-}
-
-static unsigned take_finished(struct aio_queue *aq, struct io_request **done,
-			      unsigned max)
-{
-	unsigned n = aq->nr_finished < max ? aq->nr_finished : max;
-
-	memcpy(done, aq->finished, n * sizeof(*done));
-	aq->nr_finished -= n;
-	memmove(aq->finished, aq->finished + n, aq->nr_finished * sizeof(*done));
-	return n;
 }
 
 static unsigned take_events(struct aio_queue *aq, unsigned min_nr,
@@ -368,7 +324,7 @@ static unsigned take_events(struct aio_queue *aq, unsigned min_nr,
 static unsigned collect(struct aio_queue *aq, struct io_request **done,
 			unsigned max)
 {
-	unsigned n = take_finished(aq, done, max);
+	unsigned n = req_list_take(&aq->finished, done, max);
 
 	n += io_worker_collect(aq->worker, done + n, max - n);
 	n += take_events(aq, 0, 0, done + n, max - n);
@@ -398,7 +354,7 @@ static int aio_reap(struct io_queue *q, uint64_t timeout_ns,
 	struct aio_queue *aq = to_aq(q);
 	unsigned n;
 
-	n = take_finished(aq, done, max);
+	n = req_list_take(&aq->finished, done, max);
 	n += io_worker_collect(aq->worker, done + n, max - n);
 	if (n || !timeout_ns) {
 		n += take_events(aq, 0, 0, done + n, max - n);
@@ -429,7 +385,7 @@ static unsigned aio_busy(const struct io_queue *q)
 {
 	const struct aio_queue *aq = (const struct aio_queue *)q;
 
-	return aq->nr_pending + aq->in_flight + aq->nr_finished +
+	return aq->nr_pending + aq->in_flight + aq->finished.nr +
 	       io_worker_busy(aq->worker);
 }
 
@@ -455,8 +411,8 @@ const struct io_backend io_aio_backend = {
 	.destroy = aio_destroy,
 	.depth = aio_depth,
 	.reserve = aio_reserve,
-	.attach = aio_attach,
-	.detach = aio_detach,
+	.attach = local_attach,
+	.detach = local_detach,
 	.describe = local_dev_describe,
 	.next_data = local_dev_next_data,
 	.queue = aio_queue,

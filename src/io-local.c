@@ -42,6 +42,23 @@ void local_dev_free(struct local_dev *d)
 	free(d);
 }
 
+int local_attach(struct io_queue *q, struct target *t, struct io_dev **out)
+{
+	struct local_dev *d;
+	int r;
+
+	(void)q;
+	r = local_dev_create(t, sizeof(*d), &d);
+	if (r == 0)
+		*out = (struct io_dev *)d;
+	return r;
+}
+
+void local_detach(struct io_dev *dev)
+{
+	local_dev_free((struct local_dev *)dev);
+}
+
 void local_dev_describe(const struct io_dev *dev, struct io_dev_info *info)
 {
 	*info = *io_dev_info(dev);
@@ -64,6 +81,78 @@ uint64_t local_direct_length(const struct local_dev *d,
 	if (req->op == IO_READ)
 		return (req->length + bs - 1) / bs * bs;
 	return req->length / bs * bs;
+}
+
+enum local_next local_start(struct io_request *req, uint64_t *want)
+{
+	*want = local_direct_length((struct local_dev *)req->dev, req);
+	if (*want)
+		return LOCAL_REST;
+	if (req->op == IO_WRITE && req->length)
+		return LOCAL_TAIL;	/* shorter than a block: all tail */
+	req->result = req->length ? -EINVAL : 0;
+	return LOCAL_OVER;
+}
+
+enum local_next local_transfer(struct io_request *req, long res, uint64_t *done,
+			       uint64_t want)
+{
+	const struct local_dev *d = (const struct local_dev *)req->dev;
+
+	if (res <= 0) {
+		req->result = local_short_result(req->op, res);
+		return LOCAL_OVER;
+	}
+	*done += (uint64_t)res;
+	if (*done < want && *done < req->length) {
+		/* O_DIRECT can only go on from a block boundary. */
+		if (d->direct && *done % d->base.info.block_size) {
+			req->result = local_short_result(req->op, 0);
+			return LOCAL_OVER;
+		}
+		return LOCAL_REST;
+	}
+	if (req->op == IO_WRITE && want < req->length)
+		return LOCAL_TAIL;
+	req->result = 0;	/* a read may return more: past the length */
+	return LOCAL_OVER;
+}
+
+int req_list_reserve(struct req_list *l, unsigned nr)
+{
+	struct io_request **reqs;
+
+	if (nr <= l->cap)
+		return 0;
+	reqs = realloc(l->reqs, nr * sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	l->reqs = reqs;
+	l->cap = nr;
+	return 0;
+}
+
+void req_list_push(struct req_list *l, struct io_request *req)
+{
+	l->reqs[l->nr++] = req;
+}
+
+unsigned req_list_take(struct req_list *l, struct io_request **out, unsigned max)
+{
+	unsigned n = l->nr < max ? l->nr : max;
+
+	if (out)
+		memcpy(out, l->reqs, n * sizeof(*out));
+	l->nr -= n;
+	memmove(l->reqs, l->reqs + n, l->nr * sizeof(*l->reqs));
+	return n;
+}
+
+void req_list_free(struct req_list *l)
+{
+	free(l->reqs);
+	l->reqs = NULL;
+	l->nr = l->cap = 0;
 }
 
 int local_write_tail(struct local_dev *d, const struct io_request *req,

@@ -27,6 +27,9 @@ struct local_dev {
  */
 int local_dev_create(struct target *t, size_t size, struct local_dev **out);
 void local_dev_free(struct local_dev *d);
+/* The attach and detach of struct io_backend, for a plain local_dev. */
+int local_attach(struct io_queue *q, struct target *t, struct io_dev **out);
+void local_detach(struct io_dev *dev);
 void local_dev_describe(const struct io_dev *dev, struct io_dev_info *info);
 int local_dev_next_data(struct io_dev *dev, uint64_t offset, uint64_t *data,
 			uint64_t *hole);
@@ -51,6 +54,41 @@ int local_zero(struct local_dev *d, const struct io_request *req);
 int local_flush(struct local_dev *d);
 /* Any of the three, by req->op (IO_WRITE: the tail from req->priv[0]). */
 int local_sync_op(struct io_request *req);
+
+/* Where a read or write stands (local_start, local_transfer). */
+enum local_next {
+	LOCAL_OVER,	/* over: req->result is set */
+	LOCAL_REST,	/* submit the direct part from *done to want */
+	LOCAL_TAIL,	/* the direct part is done: the tail from want on */
+};
+
+/*
+ * A read or write about to go: *@want is set to its direct part. All of
+ * it may be the tail (a write shorter than a block), or nothing.
+ */
+enum local_next local_start(struct io_request *req, uint64_t *want);
+/*
+ * The direct part came back with @res (bytes, or -errno): *@done moves
+ * on, and says whether the rest is to go, the tail, or it is over.
+ */
+enum local_next local_transfer(struct io_request *req, long res, uint64_t *done,
+			       uint64_t want);
+
+/*
+ * A list of requests in order: those gathered before a commit, those
+ * over before the kernel saw them. Room is made by req_list_reserve()
+ * (the queue's reserve), so that pushing never fails.
+ */
+struct req_list {
+	struct io_request **reqs;
+	unsigned nr, cap;
+};
+
+int req_list_reserve(struct req_list *l, unsigned nr);
+void req_list_push(struct req_list *l, struct io_request *req);
+/* Take up to @max from the head into @out (NULL: drop them). */
+unsigned req_list_take(struct req_list *l, struct io_request **out, unsigned max);
+void req_list_free(struct req_list *l);
 
 /*
  * A finished transfer of @got bytes where @want were asked: the result

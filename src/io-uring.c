@@ -53,10 +53,8 @@ struct uring_queue {
 	struct io_uring ring;
 	unsigned depth;			/* granted; SQ and CQ hold more */
 	unsigned in_flight;		/* SQEs prepared, CQE not yet seen */
-	struct io_request **pending;	/* gathered, no SQE yet */
-	unsigned nr_pending, cap;
-	struct io_request **finished;	/* over before the kernel saw them */
-	unsigned nr_finished;
+	struct req_list pending;	/* gathered, no SQE yet */
+	struct req_list finished;	/* over before the kernel saw them */
 	struct io_worker *worker;	/* unaligned tails; NULL until one */
 	bool poll_armed;		/* POLL_ADD on the worker's eventfd */
 };
@@ -141,8 +139,8 @@ static void uring_destroy(struct io_queue *q)
 	/* The ring first: it cancels the poll on the thread's eventfd. */
 	io_uring_queue_exit(&uq->ring);
 	io_worker_destroy(uq->worker);
-	free(uq->pending);
-	free(uq->finished);
+	req_list_free(&uq->pending);
+	req_list_free(&uq->finished);
 	free(uq);
 }
 
@@ -154,44 +152,16 @@ static unsigned uring_depth(const struct io_queue *q)
 static int uring_reserve(struct io_queue *q, unsigned nr)
 {
 	struct uring_queue *uq = to_uq(q);
-	struct io_request **pending, **finished;
-
-	if (nr <= uq->cap)
-		return 0;
-	pending = realloc(uq->pending, nr * sizeof(*pending));
-	if (!pending)
-		return -ENOMEM;
-	uq->pending = pending;
-	finished = realloc(uq->finished, nr * sizeof(*finished));
-	if (!finished)
-		return -ENOMEM;
-	uq->finished = finished;
-	uq->cap = nr;
-	return 0;
-}
-
-static int uring_attach(struct io_queue *q, struct target *t,
-			struct io_dev **out)
-{
-	struct local_dev *d;
 	int r;
 
-	(void)q;
-	r = local_dev_create(t, sizeof(*d), &d);
-	if (r == 0)
-		*out = (struct io_dev *)d;
-	return r;
-}
-
-static void uring_detach(struct io_dev *dev)
-{
-	local_dev_free((struct local_dev *)dev);
+	r = req_list_reserve(&uq->pending, nr);
+	return r < 0 ? r : req_list_reserve(&uq->finished, nr);
 }
 
 static void finish(struct uring_queue *uq, struct io_request *req, int result)
 {
 	req->result = result;
-	uq->finished[uq->nr_finished++] = req;
+	req_list_push(&uq->finished, req);
 }
 
 static void to_worker(struct uring_queue *uq, struct io_request *req,
@@ -217,17 +187,18 @@ static void uring_queue(struct io_queue *q, struct io_request *req)
 	s->want = 0;
 	s->again = 0;
 	if (req->op == IO_READ || req->op == IO_WRITE) {
-		s->want = local_direct_length((struct local_dev *)req->dev, req);
-		if (!s->want) {
-			/* Shorter than a block: all of it is the tail. */
-			if (req->op == IO_WRITE && req->length)
-				to_worker(uq, req, 0);
-			else
-				finish(uq, req, req->length ? -EINVAL : 0);
+		switch (local_start(req, &s->want)) {
+		case LOCAL_REST:
+			break;
+		case LOCAL_TAIL:
+			to_worker(uq, req, 0);
+			return;
+		case LOCAL_OVER:
+			req_list_push(&uq->finished, req);
 			return;
 		}
 	}
-	uq->pending[uq->nr_pending++] = req;
+	req_list_push(&uq->pending, req);
 }
 
 static void prep_sqe(struct io_uring_sqe *sqe, struct io_request *req)
@@ -290,13 +261,6 @@ static void arm_poll(struct uring_queue *uq)
 	uq->poll_armed = true;
 }
 
-static void drop_head(struct uring_queue *uq, unsigned n)
-{
-	uq->nr_pending -= n;
-	memmove(uq->pending, uq->pending + n,
-		uq->nr_pending * sizeof(*uq->pending));
-}
-
 static void uring_commit(struct io_queue *q)
 {
 	struct uring_queue *uq = to_uq(q);
@@ -304,14 +268,14 @@ static void uring_commit(struct io_queue *q)
 	unsigned n = 0;
 
 	arm_poll(uq);
-	while (n < uq->nr_pending && uq->in_flight < uq->depth) {
+	while (n < uq->pending.nr && uq->in_flight < uq->depth) {
 		sqe = get_sqe(uq);
 		if (!sqe)
 			break;	/* the kernel takes no more now: reap first */
-		prep_sqe(sqe, uq->pending[n++]);
+		prep_sqe(sqe, uq->pending.reqs[n++]);
 		uq->in_flight++;
 	}
-	drop_head(uq, n);
+	req_list_take(&uq->pending, NULL, n);
 	if (io_uring_sq_ready(&uq->ring)) {
 		/*
 		 * -EAGAIN, -EBUSY, -EINTR: the SQEs stay in the ring, and
@@ -330,11 +294,9 @@ static bool transfer_done(struct uring_queue *uq, struct io_request *req,
 			  int res)
 {
 	struct uring_req *s = req_state(req);
-	struct local_dev *d = (struct local_dev *)req->dev;
-	uint64_t bs = d->base.info.block_size;
 
 	if (res == -EAGAIN && ++s->again < MAX_AGAIN) {
-		uq->pending[uq->nr_pending++] = req;	/* nothing was done */
+		req_list_push(&uq->pending, req);	/* nothing was done */
 		return false;
 	}
 	if (req->op == IO_ZERO) {
@@ -347,37 +309,17 @@ static bool transfer_done(struct uring_queue *uq, struct io_request *req,
 		req->result = res < 0 ? res : 0;
 		return true;
 	}
-	if (res <= 0) {
-		req->result = local_short_result(req->op, res);
-		return true;
-	}
-	s->done += (uint64_t)res;
-	if (s->done < s->want && s->done < req->length) {
-		/* O_DIRECT can only go on from a block boundary. */
-		if (d->direct && s->done % bs) {
-			req->result = local_short_result(req->op, 0);
-			return true;
-		}
-		uq->pending[uq->nr_pending++] = req;
+	switch (local_transfer(req, res, &s->done, s->want)) {
+	case LOCAL_REST:
+		req_list_push(&uq->pending, req);
 		return false;
-	}
-	if (req->op == IO_WRITE && s->want < req->length) {
+	case LOCAL_TAIL:
 		to_worker(uq, req, s->want);	/* the unaligned tail */
 		return false;
+	case LOCAL_OVER:
+		break;
 	}
-	req->result = 0;	/* a read may return more: past the length */
 	return true;
-}
-
-static unsigned take_finished(struct uring_queue *uq, struct io_request **done,
-			      unsigned max)
-{
-	unsigned n = uq->nr_finished < max ? uq->nr_finished : max;
-
-	memcpy(done, uq->finished, n * sizeof(*done));
-	uq->nr_finished -= n;
-	memmove(uq->finished, uq->finished + n, uq->nr_finished * sizeof(*done));
-	return n;
 }
 
 /* CQEs there now, up to @max requests over. */
@@ -410,7 +352,7 @@ static unsigned take_cqes(struct uring_queue *uq, struct io_request **done,
 static unsigned collect(struct uring_queue *uq, struct io_request **done,
 			unsigned max)
 {
-	unsigned n = take_finished(uq, done, max);
+	unsigned n = req_list_take(&uq->finished, done, max);
 
 	n += take_cqes(uq, done + n, max - n);
 	if (uq->worker)
@@ -450,13 +392,13 @@ static int uring_reap(struct io_queue *q, uint64_t timeout_ns,
 		 * Nothing in the kernel: a sleep, shorter while it refuses
 		 * SQEs (or SQEs wait for room in the ring).
 		 */
-		if ((queued || uq->nr_pending) && timeout_ns > SUBMIT_RETRY_NS)
+		if ((queued || uq->pending.nr) && timeout_ns > SUBMIT_RETRY_NS)
 			timeout_ns = SUBMIT_RETRY_NS;
 		local_sleep_ns(timeout_ns);
 	}
 out:
 	/* Residues, retries and refused SQEs go out now. */
-	if (uq->nr_pending || io_uring_sq_ready(&uq->ring) ||
+	if (uq->pending.nr || io_uring_sq_ready(&uq->ring) ||
 	    (uq->worker && io_worker_busy(uq->worker) && !uq->poll_armed))
 		uring_commit(q);
 	return (int)n;
@@ -466,7 +408,7 @@ static unsigned uring_busy(const struct io_queue *q)
 {
 	const struct uring_queue *uq = (const struct uring_queue *)q;
 
-	return uq->nr_pending + uq->in_flight + uq->nr_finished +
+	return uq->pending.nr + uq->in_flight + uq->finished.nr +
 	       (uq->worker ? io_worker_busy(uq->worker) : 0);
 }
 
@@ -488,8 +430,8 @@ const struct io_backend io_uring_backend = {
 	.destroy = uring_destroy,
 	.depth = uring_depth,
 	.reserve = uring_reserve,
-	.attach = uring_attach,
-	.detach = uring_detach,
+	.attach = local_attach,
+	.detach = local_detach,
 	.describe = local_dev_describe,
 	.next_data = local_dev_next_data,
 	.queue = uring_queue,
