@@ -201,6 +201,8 @@ void split_job(struct kc_job *job, unsigned nr);
 bool sub_dropping(const struct sub_job *sub);
 uint64_t dest_length(const struct kc_job *job, unsigned d);
 uint64_t write_length(const struct sub_job *sub, unsigned d);
+uint64_t sub_dest_length(const struct sub_job *sub, unsigned d);
+bool all_dests_can_zero(const struct kc_job *job, bool deallocate);
 void prep_request(struct sub_job *sub, struct io_request *req, enum io_op op,
 		  int region, char *buf, uint64_t offset, uint64_t length);
 void zero_buf_make_real(struct kc_client *kc);

@@ -166,6 +166,31 @@ uint64_t write_length(const struct sub_job *sub, unsigned d)
 	return end > sub->offset ? end - sub->offset : 0;
 }
 
+/*
+ * Bytes of the chunk that this sub-job writes to dest @d: 0 when it serves
+ * another one (a zero job's stream) or the chunk ends before.
+ */
+uint64_t sub_dest_length(const struct sub_job *sub, unsigned d)
+{
+	if (sub->dest != ALL_DESTS && sub->dest != (int)d)
+		return 0;
+	return write_length(sub, d);
+}
+
+/* Can every destination of @job zero without buffers (and give space back)? */
+bool all_dests_can_zero(const struct kc_job *job, bool deallocate)
+{
+	const struct io_dev_info *info;
+	unsigned d;
+
+	for (d = 0; d < job->num_dests; d++) {
+		info = io_dev_info(job->dests[d].dev);
+		if (!(deallocate ? info->can_deallocate : info->can_zero))
+			return false;
+	}
+	return true;
+}
+
 /* A request on @region of the sub-job's job, at @offset relative to it. */
 void prep_request(struct sub_job *sub, struct io_request *req, enum io_op op,
 		  int region, char *buf, uint64_t offset, uint64_t length)

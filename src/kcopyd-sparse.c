@@ -10,20 +10,10 @@
 
 #include "kcopyd-internal.h"
 
-static bool all_can_zero(const struct kc_job *job)
-{
-	unsigned d;
-
-	for (d = 0; d < job->num_dests; d++)
-		if (!io_dev_info(job->dests[d].dev)->can_deallocate)
-			return false;
-	return true;
-}
-
 void sparse_setup(struct kc_job *job)
 {
 	job->sparse.seek_holes = io_dev_info(job->source.dev)->extents;
-	job->sparse.offload = !(job->flags & KC_NO_WRITE_ZEROES) && all_can_zero(job);
+	job->sparse.offload = !(job->flags & KC_NO_WRITE_ZEROES) && all_dests_can_zero(job, true);
 }
 
 /*

@@ -82,16 +82,6 @@ void zero_buf_make_real(struct kc_client *kc)
 	mprotect(kc->zero_buf, kc->zero_real_len, PROT_READ);
 }
 
-static bool all_can_zero(const struct kc_job *job)
-{
-	unsigned d;
-
-	for (d = 0; d < job->num_dests; d++)
-		if (!io_dev_info(job->dests[d].dev)->can_zero)
-			return false;
-	return true;
-}
-
 int zero_setup(struct kc_job *job)
 {
 	unsigned d, n = job->num_dests;
@@ -102,7 +92,7 @@ int zero_setup(struct kc_job *job)
 	if (!job->zero.progress || !job->zero.done || !job->zero.offload)
 		return -ENOMEM;
 	job->zero.offload_all = !(job->flags & KC_NO_WRITE_ZEROES) &&
-				all_can_zero(job);
+				all_dests_can_zero(job, false);
 	for (d = 0; d < n; d++)
 		job->zero.offload[d] = job->zero.offload_all;
 	job->zero.piece = OFFLOAD_FIRST_PIECE;
@@ -249,9 +239,7 @@ int issue_offload(struct sub_job *sub)
 		return r < 0 ? 0 : r;
 	sub->issued_ns = io_now(job->kc->q);
 	for (d = 0; d < job->num_dests; d++) {
-		if (sub->dest != ALL_DESTS && sub->dest != (int)d)
-			continue;
-		len = write_length(sub, d);
+		len = sub_dest_length(sub, d);
 		if (!len)
 			continue;
 		req = &sub->reqs[d];

@@ -296,9 +296,7 @@ static int issue_writes(struct sub_job *sub)
 	if (sub->buf == job->kc->zero_buf)
 		zero_buf_make_real(job->kc);
 	for (d = 0; d < job->num_dests; d++) {
-		if (sub->dest != ALL_DESTS && sub->dest != (int)d)
-			continue;
-		len = write_length(sub, d);
+		len = sub_dest_length(sub, d);
 		if (!len)
 			continue;
 		prep_request(sub, &sub->reqs[d], IO_WRITE, (int)d, sub->buf,
