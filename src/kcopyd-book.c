@@ -21,8 +21,8 @@ void record_error(struct kc_job *job, int region, uint64_t offset,
 	else if (region < KC_MAX_DESTS)
 		job->write_err |= 1ul << region;
 	if (!(job->flags & KC_IGNORE_ERROR) && job->kind != JOB_FLUSH) {
-		job->stop = true;
-		job->stop_offset = min_u64(job->stop_offset, offset - rg->offset);
+		job->split.stop = true;
+		job->split.stop_offset = min_u64(job->split.stop_offset, offset - rg->offset);
 	}
 
 	if (job->nr_errors == job->errors_cap) {

@@ -104,11 +104,16 @@ struct kc_job {
 	uint64_t count;			/* longest region */
 	unsigned block_size;		/* largest logical block size */
 
-	/* Claiming chunks (a copy's; a zero job's are per destination). */
-	uint64_t progress;		/* next chunk to claim */
-	unsigned active;		/* sub-jobs holding a chunk */
-	bool stop;			/* error without ignore: claim no more */
-	uint64_t stop_offset;		/* lowest failed offset, relative */
+	/*
+	 * Splitting the job into chunks (split_job, segment_complete): a
+	 * copy's; a zero job's progress is per destination, in zero.
+	 */
+	struct {
+		uint64_t progress;	/* next chunk to claim */
+		unsigned active;	/* sub-jobs holding a chunk */
+		bool stop;		/* error without ignore: claim no more */
+		uint64_t stop_offset;	/* lowest failed offset, relative */
+	} split;
 
 	/* Zeroing (kcopyd-zero.c, and sparse zero chunks). */
 	struct {

@@ -75,7 +75,7 @@ int job_create(struct kc_client *kc, enum job_kind kind,
 	for (i = 0; !from && kind != JOB_FLUSH && i < num_dests; i++)
 		if (dests[i].count > job->count)
 			job->count = dests[i].count;
-	job->stop_offset = UINT64_MAX;
+	job->split.stop_offset = UINT64_MAX;
 	if (kind == JOB_ZERO) {
 		r = zero_setup(job);
 		if (r < 0)

@@ -29,7 +29,7 @@ static uint64_t hole_end(const struct kc_job *job)
 }
 
 /*
- * Is job->progress in a hole? If so, shrink *@size to stay inside it.
+ * Is job->split.progress in a hole? If so, shrink *@size to stay inside it.
  * The extents are asked with io_next_data() and cached.
  */
 static bool in_hole(struct kc_job *job, uint64_t *size)
@@ -37,8 +37,8 @@ static bool in_hole(struct kc_job *job, uint64_t *size)
 	uint64_t data, hole, base = job->source.offset;
 	int r;
 
-	if (job->progress >= job->sparse.data_end) {
-		r = io_next_data(job->source.dev, base + job->progress, &data, &hole);
+	if (job->split.progress >= job->sparse.data_end) {
+		r = io_next_data(job->source.dev, base + job->split.progress, &data, &hole);
 		if (r == -ENXIO) {
 			data = hole = base + job->count;
 		} else if (r < 0) {
@@ -48,35 +48,35 @@ static bool in_hole(struct kc_job *job, uint64_t *size)
 		job->sparse.data_start = data - base;
 		job->sparse.data_end = hole - base;
 	}
-	if (job->progress >= job->sparse.data_start) {
+	if (job->split.progress >= job->sparse.data_start) {
 		/* Data: stop where the next hole starts, so it can be skipped. */
 		hole = round_up(job->sparse.data_end, job->block_size);
-		if (hole > job->progress)
-			*size = min_u64(*size, hole - job->progress);
+		if (hole > job->split.progress)
+			*size = min_u64(*size, hole - job->split.progress);
 		return false;
 	}
 	hole = hole_end(job);
-	if (hole <= job->progress)
+	if (hole <= job->split.progress)
 		return false;
-	*size = min_u64(*size, hole - job->progress);
+	*size = min_u64(*size, hole - job->split.progress);
 	return true;
 }
 
 /* The user promises zeros there: no I/O at all. */
 static void skip_hole(struct kc_job *job)
 {
-	uint64_t len = hole_end(job) - job->progress;
+	uint64_t len = hole_end(job) - job->split.progress;
 
-	note_done(job, job->progress, len);
+	note_done(job, job->split.progress, len);
 	if (job->ops.chunk_done)
-		job->ops.chunk_done(job->context, job->progress, len);
+		job->ops.chunk_done(job->context, job->split.progress, len);
 	job->bytes_skipped += len;
-	job->progress += len;
+	job->split.progress += len;
 }
 
 /*
  * Claiming a chunk of a source that can tell its holes: *@size is cut
- * to the data or hole at job->progress, and a hole is marked a zero
+ * to the data or hole at job->split.progress, and a hole is marked a zero
  * chunk. Returns true when a hole was skipped instead (claim again).
  */
 bool sparse_claim(struct sub_job *sub, uint64_t *size)

@@ -280,17 +280,17 @@ static void zero_fall_back(struct sub_job *sub)
 	job->zero.offload[d] = false;
 	job->zero.fell_back = true;
 	job->zero.progress[d] = sub->offset;
-	job->active--;
+	job->split.active--;
 	sub->phase = PH_IDLE;
 	for (i = d; i < job->nr_subs; i += job->num_dests) {
 		struct sub_job *s = &job->subs[i];
 
 		if (s->phase != PH_IDLE || !list_empty(&s->list) || !zero_claim(s))
 			continue;
-		job->active++;
+		job->split.active++;
 		zero_dispatch(s);
 	}
-	if (!job->active)
+	if (!job->split.active)
 		list_add_tail(&job->list, &job->kc->callback_jobs);
 }
 

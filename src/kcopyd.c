@@ -60,7 +60,7 @@ void push_head(struct list_head *jobs, struct sub_job *sub)
 bool sub_dropping(const struct sub_job *sub)
 {
 	return sub->job->kc->stopping ||
-	       (sub->job->stop && sub->offset >= sub->job->stop_offset);
+	       (sub->job->split.stop && sub->offset >= sub->job->split.stop_offset);
 }
 
 /*
@@ -130,13 +130,13 @@ static bool claim_chunk(struct sub_job *sub)
 
 	if (job->kind == JOB_FLUSH) {
 		/* A flush runs even after a stop: what was written is kept. */
-		if (job->progress >= job->num_dests)
+		if (job->split.progress >= job->num_dests)
 			return false;
-		sub->dest = (int)job->progress++;
+		sub->dest = (int)job->split.progress++;
 		reset_chunk(sub);
 		return true;
 	}
-	if (job->stop || job->kc->stopping)
+	if (job->split.stop || job->kc->stopping)
 		return false;
 	if (job->kind == JOB_ZERO) {
 		if (!zero_claim(sub))
@@ -144,8 +144,8 @@ static bool claim_chunk(struct sub_job *sub)
 		reset_chunk(sub);
 		return true;
 	}
-	job->progress = resume_skip(job, job->progress, job->count);
-	if (job->progress >= job->count)
+	job->split.progress = resume_skip(job, job->split.progress, job->count);
+	if (job->split.progress >= job->count)
 		return false;
 
 	size = job->kind == JOB_VERIFY ? verify_half(job) : job->kc->sub_job_size;
@@ -153,9 +153,9 @@ static bool claim_chunk(struct sub_job *sub)
 	if (job->sparse.seek_holes && sparse_claim(sub, &size))
 		return claim_chunk(sub);	/* a hole skipped: the next */
 	sub->dest = ALL_DESTS;
-	sub->offset = job->progress;
-	sub->count = min_u64(size, job->count - job->progress);
-	job->progress += sub->count;
+	sub->offset = job->split.progress;
+	sub->count = min_u64(size, job->count - job->split.progress);
+	job->split.progress += sub->count;
 	reset_chunk(sub);
 	return true;
 }
@@ -223,7 +223,7 @@ static void segment_complete(struct sub_job *sub)
 		dispatch_sub_job(sub);
 		return;
 	}
-	if (--job->active == 0)
+	if (--job->split.active == 0)
 		list_add_tail(&job->list, &job->kc->callback_jobs);
 }
 
@@ -240,7 +240,7 @@ void split_job(struct kc_job *job, unsigned nr)
 		nr--;
 		if (!claim_chunk(sub))
 			continue;	/* a zero job's other streams may go on */
-		job->active++;
+		job->split.active++;
 		dispatch_sub_job(sub);
 	}
 }
@@ -478,7 +478,7 @@ static void start_job(struct kc_job *job)
 		nr = (job->count + kc->sub_job_size - 1) / kc->sub_job_size;
 	split_job(job, (unsigned)min_u64(nr, job->nr_subs));
 	/* Zero size, or everything already done (resume). */
-	if (!job->active)
+	if (!job->split.active)
 		list_add_tail(&job->list, &kc->callback_jobs);
 }
 
