@@ -9,7 +9,6 @@
 #include "io.h"
 
 extern const struct io_backend io_aio_backend;
-extern const struct io_backend io_uring_backend;
 
 /*
  * The registry: a new backend is one line here. The first is the
@@ -17,7 +16,6 @@ extern const struct io_backend io_uring_backend;
  */
 static const struct io_backend *const backends[] = {
 	&io_aio_backend,
-	&io_uring_backend,
 };
 
 const struct io_backend *io_backend_find(const char *name)

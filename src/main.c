@@ -22,6 +22,7 @@
 #include "plan.h"
 #include "report.h"
 #include "size.h"
+#include "target.h"
 
 #define EXIT_IO_ERROR 1
 #define EXIT_USAGE 2
@@ -53,6 +54,7 @@ enum {
 	OPT_DEST_IS_ZERO,
 	OPT_USAGE_HIDDEN,
 	OPT_LONG_OPTIONS,
+	OPT_IO,
 };
 
 struct options {
@@ -70,6 +72,7 @@ struct options {
 	bool progress_given;
 	const char *job_file;
 	const char *map_file;
+	const struct io_backend *io;
 	char **args;
 	unsigned nr_args;
 };
@@ -98,6 +101,8 @@ static const struct argp_option option_table[] = {
 	{ "throttle", 't', "PERCENT", 0,
 	  "share of time with I/O in flight, 1-100 (default 100)", 1 },
 	{ "rate", OPT_RATE, "SIZE", 0, "cap the copy at SIZE bytes per second", 1 },
+	{ "io", OPT_IO, "aio|uring", 0,
+	  "the kernel interface for I/O (default: aio)", 1 },
 	{ NULL, 0, NULL, 0, "Per job:", 2 },
 	{ "zero", 'z', NULL, 0, "zero the destinations instead of copying", 2 },
 	{ "ignore-errors", 'i', NULL, 0,
@@ -240,6 +245,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 't':
 		o->config.throttle = parse_count("--throttle", arg, 1, 100);
+		break;
+	case OPT_IO:
+		o->io = io_backend_find(arg);
+		if (!o->io)
+			usage_error("--io: '%s' is not one of aio, uring", arg);
 		break;
 	case OPT_RATE:
 		o->config.rate = parse_size_option("--rate", arg);
@@ -497,6 +507,10 @@ static void install_signals(void)
 struct run {
 	struct options *opts;
 	struct plan *plan;
+	struct io_queue *q;
+	struct target **dev_targets;	/* nr_devs targets ... */
+	struct io_dev **devs;		/* ... and their devices on q */
+	size_t nr_devs;
 	struct kc_client *kc;
 	struct kc_job **kjobs;		/* per plan job; NULL until queued */
 	struct report_job *rjobs;
@@ -647,8 +661,58 @@ static void fill_report_jobs(struct run *run)
 	}
 }
 
+/* The device of @t on the run's queue, attached at the first use. */
+static int target_dev(struct run *run, struct target *t, struct io_dev **out)
+{
+	struct target **targets;
+	struct io_dev **devs;
+	size_t i;
+	int r;
+
+	for (i = 0; i < run->nr_devs; i++)
+		if (run->dev_targets[i] == t) {
+			*out = run->devs[i];
+			return 0;
+		}
+	targets = realloc(run->dev_targets, (run->nr_devs + 1) * sizeof(*targets));
+	if (!targets)
+		return -ENOMEM;
+	run->dev_targets = targets;
+	devs = realloc(run->devs, (run->nr_devs + 1) * sizeof(*devs));
+	if (!devs)
+		return -ENOMEM;
+	run->devs = devs;
+	r = io_attach(run->q, t, &devs[run->nr_devs]);
+	if (r < 0)
+		return r;
+	targets[run->nr_devs] = t;
+	*out = devs[run->nr_devs++];
+	return 0;
+}
+
+/* The engine's view of a job's regions: on devices. */
+static int engine_regions(struct run *run, const struct plan_job *pj,
+			  struct kc_io_region *source, struct kc_io_region *dests)
+{
+	unsigned d;
+	int r = 0;
+
+	if (!pj->zero) {
+		*source = (struct kc_io_region) { NULL, pj->source.offset,
+						  pj->source.count };
+		r = target_dev(run, pj->source.target, &source->dev);
+	}
+	for (d = 0; d < pj->num_dests && r == 0; d++) {
+		dests[d] = (struct kc_io_region) { NULL, pj->dests[d].offset,
+						   pj->dests[d].count };
+		r = target_dev(run, pj->dests[d].target, &dests[d].dev);
+	}
+	return r;
+}
+
 static int queue_group(struct run *run, unsigned group)
 {
+	struct kc_io_region source, dests[KC_MAX_DESTS];
 	const struct kc_job_ops *ops;
 	const struct plan_job *pj;
 	size_t i;
@@ -660,17 +724,55 @@ static int queue_group(struct run *run, unsigned group)
 			continue;
 		ops = run->map ? &map_job_ops : NULL;
 		run->contexts[i] = (struct job_context) { run, i };
+		r = engine_regions(run, pj, &source, dests);
+		if (r < 0)
+			return r;
 		if (pj->zero)
-			r = kc_zero(run->kc, pj->num_dests, pj->dests, pj->flags, ops,
+			r = kc_zero(run->kc, pj->num_dests, dests, pj->flags, ops,
 				    &run->contexts[i], &run->kjobs[i]);
 		else
-			r = kc_copy(run->kc, &pj->source, pj->num_dests, pj->dests,
+			r = kc_copy(run->kc, &source, pj->num_dests, dests,
 				    pj->flags, ops, &run->contexts[i], &run->kjobs[i]);
 		if (r < 0)
 			return r;
 		run->rjobs[i].started = true;
 	}
 	return 0;
+}
+
+/* Flush the targets of @group, all at once, through the engine. */
+static int flush_targets(struct run *run, int group)
+{
+	size_t i, n, nr_targets = run->plan->nr_targets;
+	struct kc_io_region *regions = NULL;
+	struct target **targets;
+	struct kc_job_stats st;
+	struct kc_job *job;
+	int r = -ENOMEM;
+
+	targets = calloc(nr_targets ? nr_targets : 1, sizeof(*targets));
+	if (!targets)
+		return -ENOMEM;
+	n = plan_written_targets(run->plan, group, targets);
+	regions = calloc(n ? n : 1, sizeof(*regions));
+	if (!regions)
+		goto out;
+	for (i = 0, r = 0; i < n && r == 0; i++)
+		r = target_dev(run, targets[i], &regions[i].dev);
+	if (r == 0 && n)
+		r = kc_flush(run->kc, (unsigned)n, regions, &job);
+	if (r == 0 && n)
+		r = kc_client_run(run->kc, NULL, NULL, TICK_MS);
+	if (r < 0 || !n)
+		goto out;
+	kc_job_stats(job, &st);
+	for (i = 0; i < st.nr_errors; i++)
+		record_flush_failure(targets[st.errors[i].region], st.errors[i].error,
+				     run);
+out:
+	free(regions);
+	free(targets);
+	return r;
 }
 
 /*
@@ -684,7 +786,8 @@ static void flush_group(struct run *run, unsigned group)
 
 	if (!run->opts->flush && !run->map)
 		return;
-	plan_flush(run->plan, (int)group, record_flush_failure, run);
+	if (flush_targets(run, (int)group) < 0)	/* no memory: do it here */
+		plan_flush(run->plan, (int)group, record_flush_failure, run);
 	now = kc_now_ns();
 	for (i = 0; i < run->plan->nr_jobs; i++)
 		if (run->plan->jobs[i].group == group)
@@ -774,6 +877,7 @@ static void add_extra_errors(struct report_job *rj, const struct kc_error_range 
 static int run_verify(struct run *run)
 {
 	size_t i, nr_jobs = run->plan->nr_jobs;
+	struct kc_io_region source, dests[KC_MAX_DESTS];
 	struct kc_job **vjobs;
 	struct kc_job_stats vs;
 	const struct plan_job *pj;
@@ -787,8 +891,10 @@ static int run_verify(struct run *run)
 		run->rjobs[i].verified = 1;
 		if (!run->rjobs[i].stats.length)
 			continue;
-		r = kc_verify(run->kc, pj->zero ? NULL : &pj->source, pj->num_dests,
-			      pj->dests, &vjobs[i]);
+		r = engine_regions(run, pj, &source, dests);
+		if (r == 0)
+			r = kc_verify(run->kc, pj->zero ? NULL : &source, pj->num_dests,
+				      dests, &vjobs[i]);
 	}
 	if (r == 0)
 		r = kc_client_run(run->kc, tick, run, TICK_MS);
@@ -962,7 +1068,7 @@ static int settle_map_objects(struct run *run)
  * bytes must do again too, or the re-run would end with the stages' bytes
  * in the wrong order. Jobs are in stage order, so this cascades.
  */
-static int forget_overlap(struct run *run, size_t k, const struct kc_io_region *w,
+static int forget_overlap(struct run *run, size_t k, const struct plan_region *w,
 			  uint64_t start, uint64_t end)
 {
 	const struct plan_job *pk = &run->plan->jobs[k];
@@ -971,7 +1077,7 @@ static int forget_overlap(struct run *run, size_t k, const struct kc_io_region *
 	int rc = 0;
 
 	for (r = 0; r <= pk->num_dests && rc == 0; r++) {
-		const struct kc_io_region *rg = r == 0 ? &pk->source : &pk->dests[r - 1];
+		const struct plan_region *rg = r == 0 ? &pk->source : &pk->dests[r - 1];
 
 		if ((r == 0 && pk->zero) ||
 		    !target_same_storage(w->target, rg->target, &wbase, &rbase))
@@ -1058,17 +1164,19 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 		r = stop_asked(err, errlen);
 	if (r < 0)
 		return r;
+	group_widths(run->plan, &max_jobs, &max_dests);
+	r = io_queue_create(o->io, kc_io_depth(&o->config, max_jobs, max_dests),
+			    &run->q);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set up asynchronous I/O (%s): %s%s",
+			 o->io->name, strerror(-r), r == -EAGAIN ? " (the system's "
+			 "limit fs.aio-max-nr is used up)" : "");
+		return r;
+	}
+	o->config.queue = run->q;
 	r = kc_client_create(&o->config, &run->kc);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot set up the engine: %s", strerror(-r));
-		return r;
-	}
-	group_widths(run->plan, &max_jobs, &max_dests);
-	r = kc_client_setup_io(run->kc, max_jobs, max_dests);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot set up asynchronous I/O: %s%s",
-			 strerror(-r), r == -EAGAIN ? " (the system's limit "
-			 "fs.aio-max-nr is used up)" : "");
 		return r;
 	}
 	r = stop_asked(err, errlen);
@@ -1132,7 +1240,7 @@ static int run_plan(struct options *o, struct plan *plan)
 		fprintf(stderr, "kcopy: engine failure: %s\n", strerror(-r));
 		goto out;
 	}
-	if (kc_client_submit_stalled(run.kc))
+	if (io_stalled(run.q))
 		fprintf(stderr, "kcopy: the kernel took no I/O for 30 s (io_submit: "
 			"%s); the I/O queued then failed\n", strerror(EAGAIN));
 	code = finish(&run);
@@ -1144,6 +1252,11 @@ out:
 	free(run.kjobs);
 	free(run.contexts);
 	kc_client_destroy(run.kc);
+	while (run.nr_devs)
+		io_detach(run.devs[--run.nr_devs]);
+	free(run.devs);
+	free(run.dev_targets);
+	io_queue_destroy(run.q);
 	return code;
 }
 
@@ -1156,6 +1269,7 @@ int main(int argc, char **argv)
 			.throttle = 100,
 		},
 		.flush = true,
+		.io = io_backend_default(),
 	};
 	struct plan plan = { .buffered = false };
 	struct jobfile *jf = NULL;

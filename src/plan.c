@@ -438,7 +438,7 @@ static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 	if (len % target_block_size(t) && !ends_at_file_eof(t, s->offset, len))
 		return misaligned_length(plan, job->line, job->src_arg, len, t,
 					 err, errlen);
-	job->source = (struct kc_io_region) { t, s->offset, len };
+	job->source = (struct plan_region) { t, s->offset, len };
 	return 0;
 }
 
@@ -472,7 +472,7 @@ static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d
 	r = check_file_end(plan, job->line, arg, t, s->offset, len, err, errlen);
 	if (r < 0)
 		return r;
-	job->dests[d] = (struct kc_io_region) { t, s->offset, len };
+	job->dests[d] = (struct plan_region) { t, s->offset, len };
 	return 0;
 }
 
@@ -507,7 +507,7 @@ static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d
 		return r;
 	if (len % target_block_size(t) && !ends_at_file_eof(t, s->offset, len))
 		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
-	job->dests[d] = (struct kc_io_region) { t, s->offset, len };
+	job->dests[d] = (struct plan_region) { t, s->offset, len };
 	return 0;
 }
 
@@ -536,7 +536,7 @@ struct use {
 	const struct plan_job *job;
 	int index;		/* KC_REGION_SOURCE or dest index */
 	const char *arg;
-	const struct kc_io_region *rg;
+	const struct plan_region *rg;
 };
 
 static int collide(struct plan *plan, const struct use *a, const struct use *b,
@@ -931,6 +931,17 @@ int plan_flush(struct plan *plan, int group,
 			failed(plan->targets[i].t, -r, ctx);
 	}
 	return first;
+}
+
+size_t plan_written_targets(const struct plan *plan, int group,
+			    struct target **out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->nr_targets; i++)
+		if (written_in_group(plan, &plan->targets[i], group))
+			out[n++] = plan->targets[i].t;
+	return n;
 }
 
 void plan_for_each_fallback(const struct plan *plan,

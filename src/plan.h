@@ -16,6 +16,13 @@
 #include "kcopyd.h"
 #include "region.h"
 
+/* A region as the plan knows it: on a target (the engine's are on devices). */
+struct plan_region {
+	struct target *target;
+	uint64_t offset;	/* bytes */
+	uint64_t count;		/* bytes */
+};
+
 struct plan_job {
 	unsigned line;		/* job-file line, 0 on the command line */
 	unsigned group;		/* jobs of one group run together; 'wait' ends one */
@@ -31,8 +38,8 @@ struct plan_job {
 	size_t src_target;
 	size_t dst_target[KC_MAX_DESTS];
 	/* Filled by plan_open(). */
-	struct kc_io_region source;
-	struct kc_io_region dests[KC_MAX_DESTS];
+	struct plan_region source;
+	struct plan_region dests[KC_MAX_DESTS];
 };
 
 struct plan {
@@ -91,6 +98,12 @@ char *plan_job_objects(const struct plan *plan, size_t j);
 int plan_flush(struct plan *plan, int group,
 	       void (*failed)(const struct target *t, int error, void *ctx),
 	       void *ctx);
+/*
+ * The targets written by a job of @group (or any: PLAN_ALL_GROUPS), into
+ * @out (room for every target of the plan). Returns how many.
+ */
+size_t plan_written_targets(const struct plan *plan, int group,
+			    struct target **out);
 /* Warnings to print (O_DIRECT fallbacks), one call per target. */
 void plan_for_each_fallback(const struct plan *plan,
 			    void (*fn)(const char *path, void *ctx), void *ctx);

@@ -138,6 +138,16 @@ uint64_t range_set_covered_at(const struct range_set *s, uint64_t offset)
 	return s->r[i].end - offset;
 }
 
+uint64_t range_set_next_start(const struct range_set *s, uint64_t offset)
+{
+	size_t i = offset == UINT64_MAX ? s->nr : first_ending_at_or_after(s, offset + 1);
+
+	for (; i < s->nr; i++)
+		if (s->r[i].start > offset)
+			return s->r[i].start;
+	return UINT64_MAX;
+}
+
 bool range_set_intersects(const struct range_set *s, uint64_t start, uint64_t end)
 {
 	size_t i;

@@ -33,6 +33,8 @@ int range_set_add_set(struct range_set *s, const struct range_set *other);
 int range_set_remove_set(struct range_set *s, const struct range_set *other);
 /* Bytes covered from @offset on without a gap (0: @offset is not covered). */
 uint64_t range_set_covered_at(const struct range_set *s, uint64_t offset);
+/* Where the first range starting after @offset starts (UINT64_MAX: none). */
+uint64_t range_set_next_start(const struct range_set *s, uint64_t offset);
 /* Does any range share a byte with [start, end)? */
 bool range_set_intersects(const struct range_set *s, uint64_t start, uint64_t end);
 /* Total bytes in the set. */
