@@ -61,6 +61,12 @@ struct sim_latency {
 void sim_queue_setup(struct io_queue *q, uint64_t seed, struct sim_latency io,
 		     struct sim_latency flush);
 
+/*
+ * Buffers aligned to the device's block size are enough (what O_DIRECT
+ * needs), rather than to 4096 (what io.h asks).
+ */
+void sim_queue_lax_align(struct io_queue *q, bool lax);
+
 /* Called after the @n-th completion (1-based) is handed to the engine. */
 typedef void (*sim_event_fn)(void *ctx, uint64_t n);
 void sim_queue_on_event(struct io_queue *q, sim_event_fn fn, void *ctx);
@@ -144,6 +150,14 @@ void sim_reset_max_buffer_bytes(struct io_queue *q);
 bool sim_buffer_in_flight(const struct io_queue *q, const void *p, size_t len);
 /* Most requests in flight at once (committed, started, not yet reaped). */
 unsigned sim_max_in_flight(const struct io_queue *q);
+
+/*
+ * io_reap() calls with a zero timeout that found nothing: a loop that
+ * polls instead of waiting (each one costs a microsecond of fake time).
+ */
+uint64_t sim_empty_polls(const struct io_queue *q);
+/* Completions handed back so far. */
+uint64_t sim_events(const struct io_queue *q);
 
 /* Contract violations seen so far; the first one's text. */
 unsigned sim_violations(const struct io_queue *q, const char **first);

@@ -289,7 +289,17 @@ static void test_extents_zoned_contract(void)
 	CHECK_EQ_INT(sim_violations(q, &why), 2);
 	CHECK(strstr(why, "aligned") != NULL);
 	io_commit(q);
-	CHECK_EQ_INT(io_busy(q), 0);	/* broken requests are never taken */
+	CHECK_EQ_INT(drain(q, order, 4), 2);	/* recorded, but done */
+	req_init(&r[0], x, IO_READ, buf, 60 * KiB, 8 * KiB);	/* beyond the end */
+	io_queue_request(&r[0]);
+	CHECK_EQ_INT(sim_violations(q, NULL), 3);
+	CHECK_EQ_INT(io_busy(q), 0);	/* that one is never taken */
+	sim_queue_lax_align(q, true);
+	req_init(&r[0], x, IO_READ, buf + 512, 0, 512);
+	io_queue_request(&r[0]);
+	CHECK_EQ_INT(sim_violations(q, NULL), 3);	/* block-aligned is enough */
+	io_commit(q);
+	drain(q, order, 4);
 	io_queue_destroy(q);
 	free(buf);
 }
