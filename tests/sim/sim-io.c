@@ -51,6 +51,7 @@ struct sim_dev {
 	struct sim_fault *faults;
 	size_t nr_faults;
 	unsigned hits[4], err_hits[4];
+	uint64_t requests[4];
 	struct sim_write *writes;
 	size_t nr_writes, cap_writes;
 	unsigned writes_in_flight;
@@ -516,6 +517,7 @@ static void sim_queue(struct io_queue *qq, struct io_request *req)
 			  q->gathered.nr + 1, q->reserved);
 	req->priv[P_STATE] = ST_GATHERED;
 	req->priv[P_WRITE_IDX] = 0;
+	d->requests[req->op]++;
 	req->priv[P_QUEUE_NS] = q->now;
 	q->queue_seq++;
 	if (req->op == IO_WRITE || req->op == IO_ZERO)
@@ -833,6 +835,11 @@ unsigned sim_dev_hits(const struct io_dev *dev, enum io_op op)
 unsigned sim_dev_error_hits(const struct io_dev *dev, enum io_op op)
 {
 	return CSD(dev)->err_hits[op];
+}
+
+uint64_t sim_dev_requests(const struct io_dev *dev, enum io_op op)
+{
+	return CSD(dev)->requests[op];
 }
 
 void sim_dev_reset_hits(struct io_dev *dev)

@@ -107,6 +107,8 @@ unsigned sim_dev_hits(const struct io_dev *dev, enum io_op op);
 /* Of them, those that failed with an error other than IO_ENOZERO. */
 unsigned sim_dev_error_hits(const struct io_dev *dev, enum io_op op);
 void sim_dev_reset_hits(struct io_dev *dev);
+/* Requests of @op queued on @dev, ever. */
+uint64_t sim_dev_requests(const struct io_dev *dev, enum io_op op);
 
 /*
  * A synchronous flush outside the engine (the driver's checkpoint, as
