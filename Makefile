@@ -16,7 +16,8 @@
 #   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
 #   make sim             the engine and the map on a simulated backend (tests/sim/, ASan+UBSan):
 #                        the backend's self-test, then SEEDS=N (2000) seeded scenarios from
-#                        BASE=B (1); SEED=1234 replays one, verbosely
+#                        BASE=B (1); SEED=1234 replays one, verbosely; SIM_FLAGS=--lax-align
+#                        accepts buffers aligned to the block size only
 #   make sim-selftest    the simulated backend's own test
 #   make torture         tests/torture.bats alone, on many seeds: SEEDS=N (100)
 #                        seeds from BASE=B (1000), or SEED='1234 1300-1310'
@@ -226,7 +227,8 @@ sim-selftest: $(SIM_SELFTEST)
 	@echo "--- $(SIM_SELFTEST)"; $(ASAN_ENV) ./$(SIM_SELFTEST)
 
 sim: sim-selftest $(SIM_BIN)
-	@$(ASAN_ENV) ./$(SIM_BIN) $(if $(SEED),--seed=$(SEED) -v,--seeds=$(SIM_SEEDS) --base=$(SIM_BASE))
+	@$(ASAN_ENV) ./$(SIM_BIN) $(SIM_FLAGS) \
+		$(if $(SEED),--seed=$(SEED) -v,--seeds=$(SIM_SEEDS) --base=$(SIM_BASE))
 
 # --- static analysis --------------------------------------------------------
 #

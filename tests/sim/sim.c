@@ -3,7 +3,11 @@
  * sim.c - the real engine (src/kcopyd.c) and the real resume map
  * (src/map.c) on the simulated backend, through seeded random scenarios.
  *
- *   build/sim/sim [--seeds=N] [--base=B] [--seed=S] [-v]
+ *   build/sim/sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] [--null-tick]
+ *
+ * --lax-align accepts buffers aligned to the device's block size (what
+ * O_DIRECT needs) where io.h asks for 4096; --null-tick runs the flushes
+ * and verifies with no tick callback (kc_client_run's tick is optional).
  *
  * Each seed draws a scenario: a client configuration, groups of copy and
  * zero jobs (1..8 destinations, flags, sizes, offsets, unaligned tails),
