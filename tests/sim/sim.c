@@ -845,6 +845,10 @@ static void check_stats(struct world *w, struct sjob *j, const struct kc_job_sta
 	FAIL_IF(w, st->done_prefix > st->bytes_done || st->bytes_done > st->length,
 		"job %zu: done_prefix %" PRIu64 " bytes_done %" PRIu64, j->index,
 		st->done_prefix, st->bytes_done);
+	FAIL_IF(w, !st->interrupted && (!st->nr_errors || (j->eff_flags & KC_IGNORE_ERROR)) &&
+		(st->bytes_done != st->length || st->done_prefix != st->length),
+		"job %zu: finished, but bytes_done %" PRIu64 ", done_prefix %" PRIu64
+		" of %" PRIu64, j->index, st->bytes_done, st->done_prefix, st->length);
 	FAIL_IF(w, st->write_err >> j->nd, "job %zu: write_err %#lx beyond %u destinations",
 		j->index, st->write_err, j->nd);
 }
@@ -1434,6 +1438,9 @@ static void free_world(struct world *w)
 }
 
 static volatile uint64_t running_seed;
+/* Failed seeds so far: the first ones in full, the others in a line. */
+static unsigned failed_seeds;
+#define MAX_DETAILED 10
 
 /* The one way out of a hang inside the engine: say which seed, and exit. */
 static void on_alarm(int sig)
@@ -1466,7 +1473,10 @@ static int one_seed(uint64_t seed, bool verbose, const char *dir)
 	alarm(0);
 	current = NULL;
 	fails = w->fails;
-	if (fails) {
+	if (fails && ++failed_seeds > MAX_DETAILED) {
+		fprintf(stderr, "sim: seed %" PRIu64 " FAILED: %s\n", seed,
+			w->fail_msgs[0] ? w->fail_msgs[0] : "?");
+	} else if (fails) {
 		fprintf(stderr, "sim: seed %" PRIu64 " FAILED (%u):\n", seed, fails);
 		for (i = 0; i < fails && i < MAX_FAILS; i++)
 			fprintf(stderr, "  %s\n", w->fail_msgs[i] ? w->fail_msgs[i] : "?");
