@@ -95,7 +95,7 @@ struct world {
 	bool crashed, stopped;
 	uint64_t crash_event;	/* 0: none */
 	unsigned stop_tick, stop_chunk, ticks, chunks, commit_every;
-	bool throttle_check;
+	bool throttle_check, rate_check;
 	uint64_t run_start_ns;
 	/* Results */
 	unsigned fails;
@@ -213,7 +213,8 @@ static void pick_config(struct world *w)
 	c->memory = c->sub_job_size * sim_rng_range(&w->rng, 1, 12);
 	c->throttle = 100;
 	c->rate = 0;
-	w->throttle_check = sim_rng_pct(&w->rng, 8);
+	w->rate_check = sim_rng_pct(&w->rng, 5);
+	w->throttle_check = !w->rate_check && sim_rng_pct(&w->rng, 8);
 	if (w->throttle_check) {
 		/* Few sub-jobs and long I/O: seconds of fake time, few requests. */
 		c->throttle = (unsigned)sim_rng_range(&w->rng, 10, 90);
@@ -694,6 +695,7 @@ static void on_chunk_done(void *context, uint64_t offset, uint64_t length)
 	FAIL_IF(w, !length || offset > j->length || length > j->length - offset,
 		"chunk_done: job %zu [%" PRIu64 ", +%" PRIu64 ") outside its length %" PRIu64,
 		j->index, offset, length, j->length);
+	FAIL_IF(w, j->completes, "chunk_done: job %zu after its complete callback", j->index);
 	if (w->crashed)
 		return;
 	rs_add(&j->cb_done, offset, offset + length);
@@ -1196,6 +1198,33 @@ static void check_throttle(struct world *w, uint64_t t0, uint64_t busy0)
 		total / 1e9);
 }
 
+/*
+ * --rate: the average over the run is the rate. At least the bytes moved
+ * at the rate, less the bucket (a tenth of a second); at most all of the
+ * jobs' bytes at the rate, with room for latency and the flushes.
+ */
+static void check_rate(struct world *w, uint64_t t0)
+{
+	double secs = (double)(io_now(w->q) - t0) / 1e9, moved = 0, all = 0;
+	struct kc_job_stats st;
+	size_t k;
+
+	for (k = 0; k < w->nr_jobs; k++) {
+		if (!w->jobs[k].kj)
+			continue;
+		kc_job_stats(w->jobs[k].kj, &st);
+		moved += (double)(st.bytes_data + st.bytes_zeroed);
+		all += (double)w->jobs[k].length * (w->jobs[k].zero ? w->jobs[k].nd : 1);
+	}
+	vlog(w, "  rate %" PRIu64 " B/s: %.0f bytes moved in %.3f s (%.0f B/s)\n",
+	     w->cfg.rate, moved, secs, secs > 0 ? moved / secs : 0);
+	FAIL_IF(w, secs < moved / (double)w->cfg.rate - 0.1 - 0.01 * w->nr_groups,
+		"rate %" PRIu64 " B/s: %.0f bytes in %.3f s (fake clock): too fast",
+		w->cfg.rate, moved, secs);
+	FAIL_IF(w, secs > 1.2 * all / (double)w->cfg.rate + 0.3, "rate %" PRIu64
+		" B/s: %.0f bytes in %.3f s (fake clock): too slow", w->cfg.rate, moved, secs);
+}
+
 static void snapshot_map_done(struct world *w)
 {
 	uint64_t s, e, pos;
@@ -1233,6 +1262,9 @@ static int run_once(struct world *w, bool verify)
 		if (r == 0)
 			r = kc_client_run(w->kc, on_tick, w, TICK_MS);
 		FAIL_IF(w, r < 0, "kc_client_run: %s", strerror(-r));
+		/* The barrier: every job ended, so nothing of theirs is in flight. */
+		FAIL_IF(w, r == 0 && io_busy(w->q), "kc_client_run returned with %u requests "
+			"not reaped", io_busy(w->q));
 		if (r == 0)
 			flush_group(w, g);
 		if (kc_client_stopped(w->kc) || w->stopped || w->crashed)
@@ -1240,6 +1272,8 @@ static int run_once(struct world *w, bool verify)
 	}
 	if (w->throttle_check && !w->stopped && !w->crashed && !w->nr_faults)
 		check_throttle(w, t0, busy0);
+	if (w->rate_check && !w->stopped && !w->crashed && !w->nr_faults && r == 0)
+		check_rate(w, t0);
 	check_run(w);
 	checkpoint(w, true);	/* main's map_checkpoint: flush all, note, save */
 	if (verify && !w->stopped && !w->crashed && r == 0)
@@ -1365,6 +1399,17 @@ static void rerun_done(struct world *w)
 		"for jobs the map holds done", data_requests(w) - before);
 }
 
+/* A rate that makes the whole copy last half a second to three seconds. */
+static void pick_rate(struct world *w)
+{
+	uint64_t total = 0, ms = sim_rng_range(&w->rng, 500, 3000);
+	size_t k;
+
+	for (k = 0; k < w->nr_jobs; k++)
+		total += w->jobs[k].length;
+	w->cfg.rate = total * 1000 / ms + 1;
+}
+
 static void run_seed(struct world *w)
 {
 	bool verify, calm;
@@ -1374,8 +1419,10 @@ static void run_seed(struct world *w)
 	pick_config(w);
 	setup_queue(w);
 	/* Zoned devices only where nothing resumes mid-zone. */
-	calm = w->throttle_check || sim_rng_pct(&w->rng, 25);
+	calm = w->throttle_check || w->rate_check || sim_rng_pct(&w->rng, 25);
 	make_jobs(w, calm);
+	if (w->rate_check)
+		pick_rate(w);
 	if (!calm) {
 		plant_faults(w);
 		pick_interruption(w);
