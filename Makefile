@@ -61,7 +61,7 @@ VERSION = 0.1.0
 FINAL_CFLAGS = $(STD) $(WARN) $(OPT) $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(CFLAGS) $(DEPFLAGS) \
 	       $(BLKID_CFLAGS)
 FINAL_LDFLAGS = $(LDFLAGS) $(DEBUG)
-FINAL_LIBS = $(BLKID_LIBS) -laio -lpthread
+FINAL_LIBS = $(BLKID_LIBS) -laio -luring -lpthread
 
 # kcopy itself is linked statically unless STATIC=0: a dynamic libc and
 # libblkid keep about 2.2 MiB of library pages resident, a static link
@@ -69,7 +69,7 @@ FINAL_LIBS = $(BLKID_LIBS) -laio -lpthread
 STATIC ?= 1
 ifeq ($(STATIC),1)
 PROG_LDFLAGS = $(FINAL_LDFLAGS) -static
-PROG_LIBS = $(shell $(PKG_CONFIG) --static --libs blkid) -laio -lpthread
+PROG_LIBS = $(shell $(PKG_CONFIG) --static --libs blkid) -laio -luring -lpthread
 else
 PROG_LDFLAGS = $(FINAL_LDFLAGS)
 PROG_LIBS = $(FINAL_LIBS)

@@ -438,6 +438,16 @@ def cmd_report(args):
             b = it["best"]
             target("%s: kcopy ≤ 0.9× best peer" % test, ratio(k["med"], b["med"] if b else None),
                    0.9, "vs %s" % (b["tool"] if b else "-"))
+        # Each --io backend beside the default one (keys KEY@IO).
+        for g in it["tools"].values():
+            if kind(g["key"]) != "kcopy" or "@" not in g["key"]:
+                continue
+            base, io = g["key"].split("@", 1)
+            d = it["tools"].get(base)
+            if d and d["med"] > 0:
+                targets.append(("INFO", "%s: %s / %s" % (test, g["tool"], d["tool"]),
+                                "%.2f (median wall; below 1: --io=%s is faster)"
+                                % (g["med"] / d["med"], io)))
         kio = it["tools"].get("kcopy-io")
         fio = it["fio"]["med"] if it["fio"] else None
         if kio and fio:

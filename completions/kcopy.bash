@@ -58,6 +58,9 @@ _kcopy()
 		--progress=)
 			mapfile -t COMPREPLY < <(compgen -W "json" -- "$val")
 			;;
+		--io=)
+			mapfile -t COMPREPLY < <(compgen -W "aio uring" -- "$val")
+			;;
 		--map=|--job-file=)
 			_kcopy_files "$val"
 			;;

@@ -398,10 +398,11 @@ static int aio_reap(struct io_queue *q, uint64_t timeout_ns,
 	struct aio_queue *aq = to_aq(q);
 	unsigned n;
 
-	n = collect(aq, done, max);
-	if (n || !timeout_ns)
-		goto out;
-	if (io_worker_busy(aq->worker)) {
+	n = take_finished(aq, done, max);
+	n += io_worker_collect(aq->worker, done + n, max - n);
+	if (n || !timeout_ns) {
+		n += take_events(aq, 0, 0, done + n, max - n);
+	} else if (io_worker_busy(aq->worker)) {
 		/* Both the thread and the iocbs signal the eventfd. */
 		drain_signals(aq);
 		n = collect(aq, done, max);
@@ -410,6 +411,7 @@ static int aio_reap(struct io_queue *q, uint64_t timeout_ns,
 			n = collect(aq, done, max);
 		}
 	} else if (aq->in_flight) {
+		/* One call that waits, as the engine did on its own ring. */
 		n = take_events(aq, 1, timeout_ns, done, max);
 	} else {
 		/* Nothing in flight: a sleep, shorter while io_submit stalls. */
@@ -417,7 +419,6 @@ static int aio_reap(struct io_queue *q, uint64_t timeout_ns,
 			timeout_ns = SUBMIT_RETRY_NS;
 		local_sleep_ns(timeout_ns);
 	}
-out:
 	/* Residues and tails queued while reaping go out now. */
 	if (aq->nr_pending)
 		aio_commit(q);

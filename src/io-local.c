@@ -24,7 +24,7 @@ int local_dev_create(struct target *t, size_t size, struct local_dev **out)
 		return -ENOMEM;
 	d->target = t;
 	d->fd = target_fd(t);
-	d->direct = !target_fell_back(t);
+	d->direct = target_is_direct(t);
 	d->base.info = (struct io_dev_info) {
 		.size = target_size(t),
 		.block_size = target_block_size(t),

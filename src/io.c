@@ -9,12 +9,14 @@
 #include "io.h"
 
 extern const struct io_backend io_aio_backend;
+extern const struct io_backend io_uring_backend;
 
 /*
  * The registry: a new backend is one line here. The first is the
  * default (see "--io" in kcopy(1) for the measurement behind it).
  */
 static const struct io_backend *const backends[] = {
+	&io_uring_backend,
 	&io_aio_backend,
 };
 

@@ -5,7 +5,9 @@
  *
  *   kcopyd.c         the core: client, jobs, sub-jobs, the four lists,
  *                    claiming chunks, reads and writes, do_work, the loop
+ *   kcopyd-job.c     making a job, its stats
  *   kcopyd-book.c    bookkeeping: error ranges, what is done
+ *   kcopyd-throttle.c  the percentage throttle and the rate cap
  *   kcopyd-retry.c   a failed chunk again, block by block
  *   kcopyd-sparse.c  holes and zero blocks of a sparse copy
  *   kcopyd-zero.c    zero jobs: one stream per destination, offload
@@ -202,6 +204,7 @@ uint64_t write_length(const struct sub_job *sub, unsigned d);
 void prep_request(struct sub_job *sub, struct io_request *req, enum io_op op,
 		  int region, char *buf, uint64_t offset, uint64_t length);
 void zero_buf_make_real(struct kc_client *kc);
+unsigned requests_per_sub(unsigned num_dests);
 int job_create(struct kc_client *kc, enum job_kind kind,
 	       const struct kc_io_region *from, unsigned num_dests,
 	       const struct kc_io_region *dests, unsigned flags, unsigned nr_subs,
@@ -229,7 +232,12 @@ bool sparse_claim(struct sub_job *sub, uint64_t *size);
 void start_zero_chunk(struct sub_job *sub);
 bool buffer_is_zero(const char *buf, uint64_t len);
 
+/* kcopyd-throttle.c */
+bool rate_debt_holds(struct kc_client *kc);
+
 /* kcopyd-zero.c */
+int zero_buffer_create(struct kc_client *kc);
+void zero_buffer_destroy(struct kc_client *kc);
 int zero_setup(struct kc_job *job);
 void zero_free(struct kc_job *job);
 unsigned zero_nr_subs(const struct kc_client *kc, unsigned num_dests);

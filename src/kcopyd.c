@@ -25,28 +25,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "kcopyd-internal.h"
 #include "pool.h"
 #include "throttle.h"
-
-/*
- * The shared zero buffer is large so that a sparse copy zeroes a long hole
- * of the source in few, large requests; untouched, it costs address space,
- * not memory, as the kernel backs it with its zero page. But every 4 KiB of
- * the zero page is a segment of its own in a bio: a 1 MiB write from it is
- * 256 segments, which a loop device (max_segments 128) splits in two, and
- * zero writes ran 10-15% slower than from real memory. So the first
- * ZERO_REAL_MAX bytes (at most a sub-job) are made real pages at the first
- * zero write, and zero writes go in sub-job-sized pieces from there.
- */
-#define ZERO_BUFFER_MIN (64ull << 20)
-#define ZERO_REAL_MAX (1ull << 20)
-
-/* Requests in flight are capped here: more buys nothing, costs aio-nr. */
-#define MAX_QUEUE_DEPTH 4096
 
 uint64_t kc_now_ns(void)
 {
@@ -125,55 +108,6 @@ static struct sub_job *pop(struct kc_client *kc, struct list_head *jobs)
 	sub = list_first_entry(jobs, struct sub_job, list);
 	list_del(&sub->list);
 	return sub;
-}
-
-/*-----------------------------------------------------------------
- * Regions and requests.
- *---------------------------------------------------------------*/
-/* How far dest @d goes: a zero job's each to its own end, else the job's. */
-uint64_t dest_length(const struct kc_job *job, unsigned d)
-{
-	return job->source.dev ? job->count : job->dests[d].count;
-}
-
-/* Bytes of the chunk that go to (or come back from) dest @d. */
-uint64_t write_length(const struct sub_job *sub, unsigned d)
-{
-	uint64_t end = min_u64(sub->offset + sub->count, dest_length(sub->job, d));
-
-	return end > sub->offset ? end - sub->offset : 0;
-}
-
-/* A request on @region of the sub-job's job, at @offset relative to it. */
-void prep_request(struct sub_job *sub, struct io_request *req, enum io_op op,
-		  int region, char *buf, uint64_t offset, uint64_t length)
-{
-	const struct kc_io_region *rg = job_region(sub->job, region);
-
-	req->op = op;
-	req->flags = 0;
-	req->dev = rg->dev;
-	req->buf = buf;
-	req->offset = rg->offset + offset;
-	req->length = length;
-	req->data = sub;
-	req->result = 0;
-}
-
-/*
- * Before the first write from the zero buffer: give its head real pages
- * (see ZERO_REAL_MAX). It stays read-only otherwise, so that nothing can
- * ever read data into it. On failure the zero page serves, only slower.
- */
-void zero_buf_make_real(struct kc_client *kc)
-{
-	if (kc->zero_real)
-		return;
-	kc->zero_real = true;
-	if (mprotect(kc->zero_buf, kc->zero_real_len, PROT_READ | PROT_WRITE))
-		return;
-	memset(kc->zero_buf, 0, kc->zero_real_len);
-	mprotect(kc->zero_buf, kc->zero_real_len, PROT_READ);
 }
 
 /*-----------------------------------------------------------------
@@ -308,36 +242,6 @@ void split_job(struct kc_job *job, unsigned nr)
 			continue;	/* a zero job's other streams may go on */
 		job->active++;
 		dispatch_sub_job(sub);
-	}
-}
-
-/*-----------------------------------------------------------------
- * Issuing I/O.
- *---------------------------------------------------------------*/
-int throttle_admit(struct sub_job *sub, uint64_t bytes)
-{
-	struct kc_client *kc = sub->job->kc;
-	uint64_t now, wait;
-
-	if (sub->throttled || kc->stopping)
-		return 0;
-	now = io_now(kc->q);
-	wait = throttle_io_start(kc->throttle, now, bytes);
-	if (wait) {
-		kc->throttle_until = now + wait;
-		return 1;
-	}
-	sub->throttled = true;
-	return 0;
-}
-
-void throttle_done(struct sub_job *sub)
-{
-	struct kc_client *kc = sub->job->kc;
-
-	if (sub->throttled) {
-		throttle_io_finish(kc->throttle, io_now(kc->q));
-		sub->throttled = false;
 	}
 }
 
@@ -580,142 +484,6 @@ static void start_job(struct kc_job *job)
 		list_add_tail(&job->list, &kc->callback_jobs);
 }
 
-/* The largest logical block size of the regions: chunks align to it. */
-static unsigned largest_block(const struct kc_job *job)
-{
-	unsigned i, bs = 512, lbs;
-
-	for (i = 0; i < job->num_dests + 1; i++) {
-		const struct kc_io_region *rg = i ? &job->dests[i - 1] : &job->source;
-
-		if (!rg->dev)
-			continue;
-		lbs = io_dev_info(rg->dev)->block_size;
-		if (lbs > bs)
-			bs = lbs;
-	}
-	return bs;
-}
-
-/* Host-managed zoned destinations can only be written in order. */
-static unsigned job_flags(const struct kc_job *job, unsigned flags)
-{
-	unsigned i;
-
-	for (i = 0; i < job->num_dests; i++)
-		if (io_dev_info(job->dests[i].dev)->zoned)
-			flags |= KC_WRITE_SEQ;
-	/* If we need to write sequentially, errors cannot be ignored. */
-	if (flags & KC_WRITE_SEQ)
-		flags &= ~KC_IGNORE_ERROR;
-	return flags;
-}
-
-int job_create(struct kc_client *kc, enum job_kind kind,
-	       const struct kc_io_region *from, unsigned num_dests,
-	       const struct kc_io_region *dests, unsigned flags, unsigned nr_subs,
-	       const struct kc_job_ops *ops, void *context, struct kc_job **out)
-{
-	struct kc_job *job;
-	unsigned i;
-	int r = -ENOMEM;
-
-	job = calloc(1, sizeof(*job) + nr_subs * sizeof(job->subs[0]));
-	if (!job)
-		return -ENOMEM;
-	job->dests = malloc((num_dests ? num_dests : 1) * sizeof(*dests));
-	if (!job->dests)
-		goto bad;
-	memcpy(job->dests, dests, num_dests * sizeof(*dests));
-	job->kc = kc;
-	job->kind = kind;
-	job->num_dests = num_dests;
-	if (ops)
-		job->ops = *ops;
-	job->context = context;
-	job->nr_subs = nr_subs;
-	if (from)
-		job->source = *from;
-	job->flags = kind == JOB_FLUSH ? 0 : job_flags(job, flags);
-	job->block_size = largest_block(job);
-	job->count = from ? from->count : 0;
-	for (i = 0; !from && kind != JOB_FLUSH && i < num_dests; i++)
-		if (dests[i].count > job->count)
-			job->count = dests[i].count;
-	job->stop_offset = UINT64_MAX;
-	if (kind == JOB_ZERO) {
-		r = zero_setup(job);
-		if (r < 0)
-			goto bad;
-	}
-	if (kind == JOB_COPY && (flags & KC_SPARSE))
-		sparse_setup(job);
-	for (i = 0; i < job->nr_subs; i++) {
-		job->subs[i].job = job;
-		job->subs[i].dest = ALL_DESTS;
-		INIT_LIST_HEAD(&job->subs[i].list);
-	}
-	INIT_LIST_HEAD(&job->list);
-	list_add_tail(&job->all, &kc->new_jobs);
-	*out = job;
-	return 0;
-
-bad:
-	job_free(job);
-	return r;
-}
-
-int kc_copy(struct kc_client *kc, const struct kc_io_region *from,
-	    unsigned num_dests, const struct kc_io_region *dests,
-	    unsigned flags, const struct kc_job_ops *ops, void *context,
-	    struct kc_job **out)
-{
-	if (!from || !num_dests || num_dests > KC_MAX_DESTS)
-		return -EINVAL;
-	return job_create(kc, JOB_COPY, from, num_dests, dests, flags,
-			  kc->split_count, ops, context, out);
-}
-
-int kc_zero(struct kc_client *kc, unsigned num_dests,
-	    const struct kc_io_region *dests, unsigned flags,
-	    const struct kc_job_ops *ops, void *context, struct kc_job **out)
-{
-	if (!num_dests || num_dests > KC_MAX_DESTS)
-		return -EINVAL;
-	return job_create(kc, JOB_ZERO, NULL, num_dests, dests, flags,
-			  zero_nr_subs(kc, num_dests), ops, context, out);
-}
-
-void kc_job_stats(const struct kc_job *job, struct kc_job_stats *s)
-{
-	*s = (struct kc_job_stats) {
-		.read_err = job->read_err,
-		.write_err = job->write_err,
-		.length = job->count,
-		.bytes_done = job->bytes_done,
-		.done_prefix = job_done_prefix(job),
-		.bytes_data = job->bytes_data,
-		.bytes_zeroed = job->bytes_zeroed,
-		.bytes_skipped = job->bytes_skipped,
-		.zero_method = zero_method(job),
-		.errors = job->errors,
-		.nr_errors = job->nr_errors,
-		.ended = job->ended,
-		.interrupted = job->interrupted,
-		.start_ns = job->start_ns,
-		.end_ns = job->ended ? job->end_ns : io_now(job->kc->q),
-	};
-}
-
-void job_free(struct kc_job *job)
-{
-	zero_free(job);
-	range_set_free(&job->done);
-	free(job->errors);
-	free(job->dests);
-	free(job);
-}
-
 /*-----------------------------------------------------------------
  * The loop.
  *---------------------------------------------------------------*/
@@ -775,22 +543,6 @@ static void process_io_jobs(struct kc_client *kc)
 		list_del(&sub->list);
 		push_head(&kc->io_jobs, sub);
 	}
-}
-
-/*
- * A job ends only once the rate cap's debt is paid: its last chunk went
- * out on credit, and --rate is a cap on the whole run, short ones too.
- */
-static bool rate_debt_holds(struct kc_client *kc)
-{
-	uint64_t now, wait;
-
-	if (kc->stopping)
-		return false;
-	now = io_now(kc->q);
-	wait = throttle_rate_debt_ns(kc->throttle, now);
-	kc->end_hold_until = wait ? now + wait : 0;
-	return wait != 0;
 }
 
 static void process_callbacks(struct kc_client *kc)
@@ -869,21 +621,6 @@ static int reap(struct kc_client *kc, uint64_t wait)
 	for (i = 0; i < n; i++)
 		complete_io(kc->done[i]);
 	return n < 0 ? n : 0;
-}
-
-/* Requests one sub-job of a job with @num_dests may have queued at once. */
-static unsigned requests_per_sub(unsigned num_dests)
-{
-	return num_dests > RETRY_DEPTH ? num_dests : RETRY_DEPTH;
-}
-
-unsigned kc_io_depth(const struct kc_client_config *config, unsigned max_jobs,
-		     unsigned max_dests)
-{
-	uint64_t depth = (uint64_t)max_jobs * config->sub_jobs *
-			 requests_per_sub(max_dests);
-
-	return (unsigned)min_u64(depth ? depth : 1, MAX_QUEUE_DEPTH);
 }
 
 /* Room to gather every request the jobs about to start may queue. */
@@ -993,19 +730,9 @@ int kc_client_create(const struct kc_client_config *config,
 			&kc->pool);
 	if (r < 0)
 		goto bad_pool;
-	/*
-	 * Never written, so it costs no memory: the kernel backs reads of
-	 * untouched anonymous memory with its own zero page.
-	 */
-	kc->zero_len = config->sub_job_size > ZERO_BUFFER_MIN ?
-		       config->sub_job_size : ZERO_BUFFER_MIN;
-	kc->zero_real_len = min_u64(config->sub_job_size, ZERO_REAL_MAX);
-	kc->zero_buf = mmap(NULL, kc->zero_len, PROT_READ,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (kc->zero_buf == MAP_FAILED) {
-		r = -errno;
+	r = zero_buffer_create(kc);
+	if (r < 0)
 		goto bad_zero;
-	}
 	*out = kc;
 	return 0;
 
@@ -1033,7 +760,7 @@ void kc_client_destroy(struct kc_client *kc)
 	free_job_list(&kc->all_jobs);
 	free_job_list(&kc->new_jobs);
 	free(kc->done);
-	munmap(kc->zero_buf, kc->zero_len);
+	zero_buffer_destroy(kc);
 	pool_destroy(kc->pool);
 	throttle_destroy(kc->throttle);
 	free(kc);

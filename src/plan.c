@@ -63,9 +63,21 @@ static int parse_region(struct plan *plan, unsigned line, const char *arg,
 	return 0;
 }
 
-int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
-		 unsigned flags, const char *src, unsigned num_dests,
-		 char *const dsts[], char *err, size_t errlen)
+/* A job's length: the source's, or a zero job's longest region. */
+uint64_t plan_job_length(const struct plan_job *pj)
+{
+	uint64_t length = pj->zero ? 0 : pj->source.count;
+	unsigned d;
+
+	for (d = 0; pj->zero && d < pj->num_dests; d++)
+		if (pj->dests[d].count > length)
+			length = pj->dests[d].count;
+	return length;
+}
+
+int plan_add_job(struct plan *plan, unsigned line, bool force, unsigned flags,
+		 const char *src, unsigned num_dests, char *const dsts[],
+		 char *err, size_t errlen)
 {
 	struct plan_job *jobs, *job;
 	unsigned i;
@@ -73,8 +85,7 @@ int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
 
 	if (num_dests == 0)
 		return refuse(plan, line, err, errlen, -EINVAL,
-			      zero ? "no destination to zero" :
-			      src ? "no destination given" : "no source given");
+			      src ? "no destination given" : "no destination to zero");
 	if (num_dests > KC_MAX_DESTS)
 		return refuse(plan, line, err, errlen, -E2BIG,
 			      "%u destinations given; at most %d are allowed",
@@ -88,7 +99,7 @@ int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
 	plan->nr_jobs++;
 	job->line = line;
 	job->group = plan->nr_groups;
-	job->zero = zero;
+	job->zero = !src;
 	job->force = force;
 	job->flags = flags;
 	job->src_arg = src;

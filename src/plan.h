@@ -26,7 +26,7 @@ struct plan_region {
 struct plan_job {
 	unsigned line;		/* job-file line, 0 on the command line */
 	unsigned group;		/* jobs of one group run together; 'wait' ends one */
-	bool zero;
+	bool zero;		/* src_arg == NULL: zero the destinations */
 	bool force;		/* allow destinations with signatures */
 	unsigned flags;		/* KC_* job flags */
 	const char *src_arg;	/* as given; NULL for zero */
@@ -54,12 +54,15 @@ struct plan {
 };
 
 /*
- * Add a job; @src is NULL for zero. The argument strings must outlive the
- * plan. Returns 0, or -errno with a message in @err.
+ * Add a job: a copy from @src, or a zero when @src is NULL (the one
+ * place the job's kind is said). The argument strings must outlive the
+ * plan. Returns 0, or -errno: -ENOMEM, or another with a message in @err.
  */
-int plan_add_job(struct plan *plan, unsigned line, bool zero, bool force,
-		 unsigned flags, const char *src, unsigned num_dests,
-		 char *const dsts[], char *err, size_t errlen);
+int plan_add_job(struct plan *plan, unsigned line, bool force, unsigned flags,
+		 const char *src, unsigned num_dests, char *const dsts[],
+		 char *err, size_t errlen);
+/* A job's length: the source's, or a zero job's longest region. */
+uint64_t plan_job_length(const struct plan_job *pj);
 /* A 'wait' barrier: later jobs form a new group. */
 void plan_add_barrier(struct plan *plan);
 

@@ -781,6 +781,11 @@ bool target_fell_back(const struct target *t)
 	return t->fell_back;
 }
 
+bool target_is_direct(const struct target *t)
+{
+	return !t->buffered;
+}
+
 uint64_t target_size(const struct target *t)
 {
 	return t->size;

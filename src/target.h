@@ -145,6 +145,7 @@ int target_fd(const struct target *t);		/* O_DIRECT unless fell back */
 bool target_is_blockdev(const struct target *t);
 bool target_exists(const struct target *t);	/* false: file to create */
 bool target_fell_back(const struct target *t);	/* O_DIRECT -> buffered */
+bool target_is_direct(const struct target *t);	/* fd is O_DIRECT */
 uint64_t target_size(const struct target *t);	/* current size in bytes */
 unsigned target_block_size(const struct target *t);
 bool target_zoned_host_managed(const struct target *t);

@@ -81,6 +81,13 @@ man_text() {
 	[ "${COMPREPLY[*]}" = --progress=json ]
 }
 
+@test "bash completion: --io= offers aio and uring" {
+	complete_words kcopy --io = u
+	[ "${COMPREPLY[*]}" = uring ]
+	complete_words kcopy --io=
+	[ "${COMPREPLY[*]}" = "--io=aio --io=uring" ]
+}
+
 @test "bash completion: --map= and --job-file= complete file names" {
 	cd "$BATS_TEST_TMPDIR"
 	touch resume.map migrate.jobs
@@ -171,6 +178,7 @@ zsh_specs() {
 		case $opt in
 		--progress|--progress=) assert_line --partial -- "--progress=-[show progress]" ;;
 		--map=|--job-file=) assert_line -- "${opt}-:file:_files" ;;
+		--io=) assert_line -- "--io=-[kernel I/O interface]:interface:(aio uring)" ;;
 		--*=) assert_line -- "${opt}-:value: " ;;
 		*) assert_line -- "$opt" ;;
 		esac

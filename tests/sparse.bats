@@ -116,10 +116,12 @@ strace_kcopy() {
 	command -v strace >/dev/null || skip "strace not installed"
 	local log=$1
 	shift
-	# LeakSanitizer cannot run under ptrace (sanitizer builds)
+	# LeakSanitizer cannot run under ptrace (sanitizer builds). --io=aio:
+	# strace sees the offsets of io_submit's iocbs, never those of
+	# io_uring's SQEs (shared memory), whichever backend is the default.
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 		run --separate-stderr strace -f -y -s 64 -qq -o "$log" \
-			-e trace=io_submit,pread64,preadv,preadv2,read,readv "$KCOPY" "$@"
+			-e trace=io_submit,pread64,preadv,preadv2,read,readv "$KCOPY" --io=aio "$@"
 }
 
 # source_reads LOG PATH: "OFF LEN" of every read request on PATH in the
