@@ -9,3 +9,4 @@
 #include "io.h"
 
 __attribute__((weak)) const struct io_backend io_aio_backend = { .name = "aio" };
+__attribute__((weak)) const struct io_backend io_uring_backend = { .name = "uring" };

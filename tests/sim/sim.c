@@ -5,7 +5,8 @@
  *
  *   build/sim/sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] [--null-tick]
  *
- * --lax-align accepts buffers aligned to the device's block size (what
+ * --details=N prints every message of the first N failed seeds (10), then
+ * one line per seed. --lax-align accepts buffers aligned to the device's block size (what
  * O_DIRECT needs) where io.h asks for 4096; --null-tick runs the flushes
  * and verifies with no tick callback (kc_client_run's tick is optional).
  *
@@ -849,8 +850,9 @@ static void check_stats(struct world *w, struct sjob *j, const struct kc_job_sta
 		st->done_prefix, st->bytes_done);
 	FAIL_IF(w, !st->interrupted && (!st->nr_errors || (j->eff_flags & KC_IGNORE_ERROR)) &&
 		(st->bytes_done != st->length || st->done_prefix != st->length),
-		"job %zu: finished, but bytes_done %" PRIu64 ", done_prefix %" PRIu64
-		" of %" PRIu64, j->index, st->bytes_done, st->done_prefix, st->length);
+		"job %zu (%s): finished, but bytes_done %" PRIu64 ", done_prefix %" PRIu64
+		" of %" PRIu64, j->index, j->zero ? "zero" : "copy", st->bytes_done,
+		st->done_prefix, st->length);
 	FAIL_IF(w, st->write_err >> j->nd, "job %zu: write_err %#lx beyond %u destinations",
 		j->index, st->write_err, j->nd);
 }
@@ -1487,7 +1489,7 @@ static void free_world(struct world *w)
 static volatile uint64_t running_seed;
 /* Failed seeds so far: the first ones in full, the others in a line. */
 static unsigned failed_seeds;
-#define MAX_DETAILED 10
+static unsigned max_detailed = 10;	/* --details=N */
 
 /* The one way out of a hang inside the engine: say which seed, and exit. */
 static void on_alarm(int sig)
@@ -1520,7 +1522,7 @@ static int one_seed(uint64_t seed, bool verbose, const char *dir)
 	alarm(0);
 	current = NULL;
 	fails = w->fails;
-	if (fails && ++failed_seeds > MAX_DETAILED) {
+	if (fails && ++failed_seeds > max_detailed) {
 		fprintf(stderr, "sim: seed %" PRIu64 " FAILED: %s\n", seed,
 			w->fail_msgs[0] ? w->fail_msgs[0] : "?");
 	} else if (fails) {
@@ -1539,7 +1541,7 @@ static int one_seed(uint64_t seed, bool verbose, const char *dir)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] "
-		"[--null-tick]\n");
+		"[--null-tick] [--details=N]\n");
 	exit(2);
 }
 
@@ -1561,6 +1563,8 @@ int main(int argc, char **argv)
 		else if (!strncmp(argv[i], "--seed=", 7)) {
 			seed = strtoull(argv[i] + 7, NULL, 10);
 			one = true;
+		} else if (!strncmp(argv[i], "--details=", 10)) {
+			max_detailed = (unsigned)strtoul(argv[i] + 10, NULL, 10);
 		} else if (!strcmp(argv[i], "--null-tick")) {
 			null_tick = true;
 		} else if (!strcmp(argv[i], "--lax-align")) {
