@@ -8,7 +8,8 @@
  * --details=N prints every message of the first N failed seeds (10), then
  * one line per seed. --lax-align accepts buffers aligned to the device's block size (what
  * O_DIRECT needs) where io.h asks for 4096; --null-tick runs the flushes
- * and verifies with no tick callback (kc_client_run's tick is optional).
+ * and verifies with no tick callback (kc_client_run's tick is optional);
+ * --strict-stop wants a fault hit after a stop in read_err/write_err too.
  *
  * Each seed draws a scenario: a client configuration, groups of copy and
  * zero jobs (1..8 destinations, flags, sizes, offsets, unaligned tails),
@@ -107,6 +108,8 @@ struct world {
 static bool lax_align;
 /* --null-tick: flushes and verifies run without a tick callback. */
 static bool null_tick;
+/* --strict-stop: a fault hit after a stop must still be in read_err/write_err. */
+static bool strict_stop;
 
 /* The run the pool wrappers check against (one at a time). */
 static struct world *current;
@@ -864,7 +867,7 @@ static void check_errors(struct world *w, struct sjob *j, const struct kc_job_st
 	size_t k;
 
 	hits = j->zero ? 0 : sim_dev_error_hits(j->src.dev, IO_READ);
-	FAIL_IF(w, !!st->read_err != (hits > 0) && !(w->stopped && hits),
+	FAIL_IF(w, !!st->read_err != (hits > 0) && !(w->stopped && hits && !strict_stop),
 		"job %zu: read_err %d but %u source read faults hit", j->index, st->read_err, hits);
 	for (i = 0; i < j->nd; i++) {
 		hits = sim_dev_error_hits(j->dst[i].dev, IO_WRITE) +
@@ -874,7 +877,7 @@ static void check_errors(struct world *w, struct sjob *j, const struct kc_job_st
 		 * retry, unrecorded (it is not done either): only "no error
 		 * without a fault" holds then.
 		 */
-		if (w->stopped && hits && !(st->write_err & (1ul << i)))
+		if (w->stopped && hits && !(st->write_err & (1ul << i)) && !strict_stop)
 			continue;
 		FAIL_IF(w, !!(st->write_err & (1ul << i)) != (hits > 0), "job %zu: write_err "
 			"bit %u is %d but %u write faults hit destination %u", j->index, i,
@@ -1541,7 +1544,7 @@ static int one_seed(uint64_t seed, bool verbose, const char *dir)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] "
-		"[--null-tick] [--details=N]\n");
+		"[--null-tick] [--strict-stop] [--details=N]\n");
 	exit(2);
 }
 
@@ -1565,6 +1568,8 @@ int main(int argc, char **argv)
 			one = true;
 		} else if (!strncmp(argv[i], "--details=", 10)) {
 			max_detailed = (unsigned)strtoul(argv[i] + 10, NULL, 10);
+		} else if (!strcmp(argv[i], "--strict-stop")) {
+			strict_stop = true;
 		} else if (!strcmp(argv[i], "--null-tick")) {
 			null_tick = true;
 		} else if (!strcmp(argv[i], "--lax-align")) {
