@@ -1353,7 +1353,6 @@ static void setup_queue(struct world *w)
 /* After the interrupted or faulty runs: no faults, and it must all be there. */
 static void check_final(struct world *w)
 {
-	struct kc_job_stats st;
 	uint64_t s, e, x;
 	size_t k;
 	unsigned i;
@@ -1372,7 +1371,6 @@ static void check_final(struct world *w)
 			FAIL_IF(w, x < j->dst[i].count, "resume: job %zu destination %u durable "
 				"byte %" PRIu64 " differs after the final run", k, i, x);
 		}
-		(void)st;
 	}
 }
 
