@@ -4,7 +4,7 @@
 #   make                 ./kcopy from src/*.c (objects in build/obj/)
 #   make helpers         build/faultfs (tests/helpers/faultfs.c, needs fuse3)
 #   make unit            C unit tests, built with ASan+UBSan, and run
-#   make check           install-deps, all, helpers, unit, analyze, fuzz-smoke, lint-man,
+#   make check           install-deps, all, helpers, unit, sim, analyze, fuzz-smoke, lint-man,
 #                        bats, check-asan, check-valgrind
 #   make check-asan      build-asan/kcopy (ASan+UBSan) and the bats suite again
 #   make lint-man        mandoc -Tlint and groff -ww on man/kcopy.1
@@ -14,6 +14,11 @@
 #   make fuzz            libFuzzer targets (clang, ASan+UBSan) in build/fuzz/, each run for
 #                        FUZZ_SECONDS (60) from tests/fuzz/corpus/; FUZZ_TARGETS picks them
 #   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
+#   make sim             the engine and the map on a simulated backend (tests/sim/, ASan+UBSan):
+#                        the backend's self-test, then SEEDS=N (2000) seeded scenarios from
+#                        BASE=B (1); SEED=1234 replays one, verbosely; SIM_FLAGS=--lax-align
+#                        accepts buffers aligned to the block size only
+#   make sim-selftest    the simulated backend's own test
 #   make torture         tests/torture.bats alone, on many seeds: SEEDS=N (100)
 #                        seeds from BASE=B (1000), or SEED='1234 1300-1310'
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -126,6 +131,7 @@ PROG = kcopy
 ASAN_PROG = build-asan/kcopy
 FAULTFS = build/faultfs
 
+.PHONY: sim sim-selftest
 .PHONY: all helpers unit check check-asan check-valgrind test-bats lint-man install \
 	uninstall clean demo bench bench-sweep analyze analyze-gcc fuzz fuzz-smoke torture
 
@@ -185,6 +191,44 @@ unit: $(UNIT_BIN)
 	done; \
 	echo "unit: $$pass passed, $$fail failed"; \
 	test $$fail -eq 0
+
+# --- the simulation (always with ASan + UBSan) -----------------------------
+#
+# The real engine and map (everything but main.o, from the unit tests'
+# archive) on tests/sim/sim-io.c. The pool's create and put are wrapped, so
+# that the driver can check the bound and catch a slot given back while I/O
+# on it is in flight, with no test hook in src/. SEEDS and BASE have the
+# torture test's names, and their own defaults here unless given.
+
+SIM_SRC = $(sort $(wildcard tests/sim/*.c))
+SIM_OBJ = $(patsubst tests/sim/%.c,build/sim/obj/%.o,$(SIM_SRC))
+SIM_BIN = build/sim/sim
+SIM_SELFTEST = build/sim/sim-selftest
+SIM_WRAP = -Wl,--wrap=pool_create,--wrap=pool_put
+sim_given = $(filter command line environment,$(origin $(1)))
+SIM_SEEDS = $(if $(call sim_given,SEEDS),$(SEEDS),2000)
+SIM_BASE = $(if $(call sim_given,BASE),$(BASE),1)
+
+build/sim/obj:
+	@mkdir -p $@
+
+build/sim/obj/%.o: tests/sim/%.c | build/sim/obj
+	$(QUIET_CC)$(CC) $(ASAN_CFLAGS) -Isrc -Itests/sim -Itests/unit -c -o $@ $<
+
+$(SIM_SELFTEST): build/sim/obj/sim-selftest.o build/sim/obj/sim-io.o \
+		 build/sim/obj/sim-stubs.o build-asan/obj/io.o
+	$(QUIET_LINK)$(CC) $(ASAN_LDFLAGS) -o $@ $^
+
+$(SIM_BIN): build/sim/obj/sim.o build/sim/obj/sim-io.o build/sim/obj/sim-stubs.o \
+	    build-asan/libkcopy.a
+	$(QUIET_LINK)$(CC) $(ASAN_LDFLAGS) $(SIM_WRAP) -o $@ $^ $(FINAL_LIBS)
+
+sim-selftest: $(SIM_SELFTEST)
+	@echo "--- $(SIM_SELFTEST)"; $(ASAN_ENV) ./$(SIM_SELFTEST)
+
+sim: sim-selftest $(SIM_BIN)
+	@$(ASAN_ENV) ./$(SIM_BIN) $(SIM_FLAGS) \
+		$(if $(SEED),--seed=$(SEED) -v,--seeds=$(SIM_SEEDS) --base=$(SIM_BASE))
 
 # --- static analysis --------------------------------------------------------
 #
@@ -323,6 +367,7 @@ check:
 	bash scripts/install-deps
 	$(MAKE) all helpers
 	$(MAKE) unit
+	$(MAKE) sim
 	$(MAKE) -k analyze
 	$(MAKE) fuzz-smoke
 	$(MAKE) lint-man
@@ -368,7 +413,7 @@ clean:
 
 # Keep the unit-test and fuzz-harness objects (make would delete them as
 # intermediates).
-.SECONDARY: $(UNIT_OBJ) $(FUZZ_TEST_OBJ)
+.SECONDARY: $(UNIT_OBJ) $(FUZZ_TEST_OBJ) $(SIM_OBJ)
 
 -include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) build/obj/faultfs.d \
-	 $(FUZZ_OBJ:.o=.d) $(FUZZ_TEST_OBJ:.o=.d) $(ANALYZE_OK:.ok=.d) $(ANALYZE_GCC_OK:.ok=.d)
+	 $(FUZZ_OBJ:.o=.d) $(FUZZ_TEST_OBJ:.o=.d) $(SIM_OBJ:.o=.d) $(ANALYZE_OK:.ok=.d) $(ANALYZE_GCC_OK:.ok=.d)
