@@ -16,8 +16,8 @@
 #   make fuzz-smoke      the same, FUZZ_SMOKE_SECONDS (5) each
 #   make sim             the engine and the map on a simulated backend (tests/sim/, ASan+UBSan):
 #                        the backend's self-test, then SEEDS=N (2000) seeded scenarios from
-#                        BASE=B (1); SEED=1234 replays one, verbosely; SIM_FLAGS=--lax-align
-#                        accepts buffers aligned to the block size only
+#                        BASE=B (1); SEED=1234 replays one, verbosely; SIM_FLAGS=--null-tick
+#                        adds driver options (--null-tick: verifies without a tick too)
 #   make sim-selftest    the simulated backend's own test
 #   make torture         tests/torture.bats alone, on many seeds: SEEDS=N (100)
 #                        seeds from BASE=B (1000), or SEED='1234 1300-1310'

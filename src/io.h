@@ -90,7 +90,7 @@ struct io_dev_info {
 	 * Reads and writes start at a multiple of block_size. Their length
 	 * may end anywhere (an unaligned file end: the backend writes that
 	 * tail as it can), but the buffer must hold the length rounded up to
-	 * block_size and be aligned to 4096.
+	 * block_size and be aligned to block_size (what O_DIRECT needs).
 	 */
 	unsigned block_size;
 	bool zoned;		/* host-managed: writes in order only */

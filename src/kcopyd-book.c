@@ -84,18 +84,29 @@ uint64_t job_done_prefix(const struct kc_job *job)
 }
 
 /*
- * Resume: what the client says is done from @offset on is skipped (up to
- * @end). Returns where the work goes on.
+ * Resume: how much the client says is done at @offset (up to @end). Work
+ * goes on at a block boundary of the job: a done range that ends inside
+ * a block (a failed 512-byte block of a source, an unaligned end of a
+ * shorter destination) leaves the rest of that block to be done again.
  */
+uint64_t resume_span(const struct kc_job *job, uint64_t offset, uint64_t end)
+{
+	uint64_t stop;
+
+	if (!job->ops.done_at || offset >= end)
+		return 0;
+	stop = offset + min_u64(job->ops.done_at(job->context, offset), end - offset);
+	if (stop < end)
+		stop = stop / job->block_size * job->block_size;
+	return stop > offset ? stop - offset : 0;
+}
+
+/* Skip what resume_span() finds done; returns where the work goes on. */
 uint64_t resume_skip(struct kc_job *job, uint64_t offset, uint64_t end)
 {
 	uint64_t skip;
 
-	while (job->ops.done_at && offset < end) {
-		skip = job->ops.done_at(job->context, offset);
-		if (!skip)
-			break;
-		skip = min_u64(skip, end - offset);
+	while ((skip = resume_span(job, offset, end))) {
 		note_done(job, offset, skip);
 		job->bytes_skipped += skip;
 		offset += skip;

@@ -74,7 +74,8 @@ struct sub_job {
 	bool failed;		/* chunk not done: error without ignore, or dropped */
 	bool zero_chunk;	/* sparse: the source is known zero here */
 	uint64_t issued_ns;	/* offload: when the piece went out */
-	unsigned long refused;	/* offload: destinations that cannot IO_ZERO */
+	unsigned long refused;	/* offload: destinations that did not IO_ZERO */
+	unsigned long todo;	/* destinations the chunk still goes to */
 	unsigned verify_dest;	/* PH_VERIFY_DEST: which destination */
 
 	/* Per-block retry (kcopyd-retry.c). */
@@ -84,6 +85,8 @@ struct sub_job {
 		uint64_t next, end;	/* relative to the job */
 		unsigned block;
 		unsigned busy;		/* bit i: reqs[i] in flight */
+		bool found;		/* a block of this region failed again */
+		uint64_t cut;		/* a stop: nothing issued from here on */
 		struct io_request reqs[RETRY_DEPTH];
 	} retry;
 
@@ -175,6 +178,7 @@ struct kc_client {
 	struct list_head all_jobs;	/* started; freed with the client */
 	unsigned nr_jobs;		/* started and not yet ended */
 	bool stopping;
+	bool io_blocked;		/* io_jobs: only writes out of order */
 	uint64_t throttle_until;	/* ns; no new I/O before */
 };
 
@@ -203,6 +207,7 @@ void throttle_done(struct sub_job *sub);
 void drop(struct sub_job *sub);
 void phase_done(struct sub_job *sub);
 void split_job(struct kc_job *job, unsigned nr);
+bool start_sub_job(struct sub_job *sub);
 bool sub_dropping(const struct sub_job *sub);
 uint64_t dest_length(const struct kc_job *job, unsigned d);
 uint64_t write_length(const struct sub_job *sub, unsigned d);
@@ -224,6 +229,7 @@ void record_error(struct kc_job *job, int region, uint64_t offset,
 void coalesce_errors(struct kc_job *job);
 void note_done(struct kc_job *job, uint64_t offset, uint64_t length);
 uint64_t job_done_prefix(const struct kc_job *job);
+uint64_t resume_span(const struct kc_job *job, uint64_t offset, uint64_t end);
 uint64_t resume_skip(struct kc_job *job, uint64_t offset, uint64_t end);
 
 /* kcopyd-retry.c */

@@ -168,11 +168,12 @@ uint64_t write_length(const struct sub_job *sub, unsigned d)
 
 /*
  * Bytes of the chunk that this sub-job writes to dest @d: 0 when it serves
- * another one (a zero job's stream) or the chunk ends before.
+ * another one (a zero job's stream), when @d has the chunk already (a
+ * sparse zero chunk its offload did), or when the chunk ends before.
  */
 uint64_t sub_dest_length(const struct sub_job *sub, unsigned d)
 {
-	if (sub->dest != ALL_DESTS && sub->dest != (int)d)
+	if (d >= sizeof(sub->todo) * 8 || !(sub->todo & (1ul << d)))
 		return 0;
 	return write_length(sub, d);
 }

@@ -15,6 +15,8 @@ void start_retry(struct sub_job *sub, int region)
 	struct kc_job *job = sub->job;
 
 	sub->retry.region = region;
+	sub->retry.found = false;
+	sub->retry.cut = UINT64_MAX;
 	sub->retry.next = sub->offset;
 	if (region == KC_REGION_SOURCE) {
 		sub->phase = PH_READ_RETRY;
@@ -31,12 +33,57 @@ void start_retry(struct sub_job *sub, int region)
  * After the chunk's writes: retry the next destination whose write
  * failed, if any. Returns true when one was started.
  */
+/* The error a region's chunk I/O failed with, before any retry. */
+static int chunk_error(const struct sub_job *sub, int region)
+{
+	int r = sub->reqs[region == KC_REGION_SOURCE ? 0 : region].result;
+
+	return r < 0 ? -r : EIO;
+}
+
+/*
+ * Stopped before every block was tried again: unless a block that fails
+ * was found already, the fault is in what was not tried, which is then
+ * reported failed with the chunk's error, so that a fault that was hit
+ * is never left out of read_err and write_err.
+ */
+static void fail_untried(struct sub_job *sub, int region, uint64_t from,
+			 uint64_t to)
+{
+	const struct kc_io_region *rg = job_region(sub->job, region);
+
+	if (from < to)
+		record_error(sub->job, region, rg->offset + from, to - from,
+			     chunk_error(sub, region));
+	sub->failed = true;
+}
+
+/*
+ * Every block I/O of the retry is back. If a stop cut it short and none
+ * of the blocks tried failed, the fault is in those not tried.
+ */
+static void retry_done(struct sub_job *sub)
+{
+	if (sub->retry.cut != UINT64_MAX) {
+		if (!sub->retry.found)
+			fail_untried(sub, sub->retry.region, sub->retry.cut,
+				     sub->retry.end);
+		sub->failed = true;
+	}
+	phase_done(sub);
+}
+
 bool retry_next_region(struct sub_job *sub)
 {
+	unsigned d;
+
 	if (!sub->retry.mask)
 		return false;
 	if (sub->job->kc->stopping) {
-		sub->failed = true;	/* stopped before isolating it */
+		for (d = 0; d < sub->job->num_dests; d++)
+			if (sub->retry.mask & (1ul << d))
+				fail_untried(sub, (int)d, sub->offset,
+					     sub->offset + write_length(sub, d));
 		return false;
 	}
 	start_retry(sub, __builtin_ctzl(sub->retry.mask));
@@ -73,10 +120,10 @@ int issue_retries(struct sub_job *sub)
 	unsigned slot;
 
 	if (job->kc->stopping) {
+		sub->retry.cut = sub->retry.next;
 		sub->retry.next = sub->retry.end;	/* issue no more */
-		sub->failed = true;
 		if (!sub->pending)
-			phase_done(sub);
+			retry_done(sub);
 		return 0;
 	}
 	while (sub->retry.next < sub->retry.end &&
@@ -115,13 +162,14 @@ void complete_retry(struct sub_job *sub, struct io_request *req)
 		if (region == KC_REGION_SOURCE)	/* never stale memory */
 			memset(sub->buf + (rel - sub->offset), 0, req->length);
 		record_error(job, region, req->offset, req->length, -req->result);
+		sub->retry.found = true;
 		if (!(job->flags & KC_IGNORE_ERROR))
 			sub->failed = true;
 		if (region != KC_REGION_SOURCE && (job->flags & KC_WRITE_SEQ))
 			sub->retry.next = sub->retry.end;	/* stop at it */
 	}
 	if (--sub->pending == 0 && sub->retry.next >= sub->retry.end) {
-		phase_done(sub);
+		retry_done(sub);
 		return;
 	}
 	if (sub->retry.next < sub->retry.end && list_empty(&sub->list))

@@ -139,7 +139,9 @@ static uint64_t done_everywhere(const struct kc_job *job, uint64_t x,
 			continue;	/* that one ends before: nothing to do */
 		cov = range_set_covered_at(&job->zero.done[d], x);
 		if (!cov) {
-			*next = min_u64(*next, range_set_next_start(&job->zero.done[d], x));
+			/* Done there from its next range on, or past its end. */
+			*next = min_u64(*next, min_u64(job->dests[d].count,
+				range_set_next_start(&job->zero.done[d], x)));
 			return 0;
 		}
 		len = min_u64(len, cov);
@@ -183,11 +185,7 @@ bool zero_claim(struct sub_job *sub)
 	uint64_t size;
 
 	/* Resume: what the map holds is done on every destination. */
-	while (job->ops.done_at && p < count) {
-		skip = job->ops.done_at(job->context, p);
-		if (!skip)
-			break;
-		skip = min_u64(skip, count - p);
+	while ((skip = resume_span(job, p, count))) {
 		zero_mark(job, d, p, skip, CHUNK_SKIP, false);
 		p += skip;
 	}
@@ -234,7 +232,8 @@ int issue_offload(struct sub_job *sub)
 	unsigned d, n = 0;
 	int r;
 
-	r = start_io(sub, sub->count);
+	/* A zero job's bytes move it on; a sparse copy paid at its read. */
+	r = start_io(sub, job->kind == JOB_ZERO ? sub->count : 0);
 	if (r)
 		return r < 0 ? 0 : r;
 	sub->issued_ns = io_now(job->kc->q);
@@ -282,14 +281,8 @@ static void zero_fall_back(struct sub_job *sub)
 	job->zero.progress[d] = sub->offset;
 	job->split.active--;
 	sub->phase = PH_IDLE;
-	for (i = d; i < job->nr_subs; i += job->num_dests) {
-		struct sub_job *s = &job->subs[i];
-
-		if (s->phase != PH_IDLE || !list_empty(&s->list) || !zero_claim(s))
-			continue;
-		job->split.active++;
-		zero_dispatch(s);
-	}
+	for (i = d; i < job->nr_subs; i += job->num_dests)
+		start_sub_job(&job->subs[i]);
 	if (!job->split.active)
 		list_add_tail(&job->list, &job->kc->callback_jobs);
 }
@@ -305,14 +298,20 @@ static void offload_done(struct sub_job *sub)
 		push(&job->kc->complete_jobs, sub);
 		return;
 	}
-	sub->refused = 0;
 	if (job->kind == JOB_ZERO) {
+		sub->refused = 0;
 		zero_fall_back(sub);
 		return;
 	}
-	/* Sparse copy: this chunk and the rest by writes. */
+	/*
+	 * Sparse copy: the rest by writes, and this chunk to the destinations
+	 * that did not zero it (no second write where one did: on a zoned
+	 * destination it would land behind the write pointer).
+	 */
 	job->sparse.offload = false;
 	job->sparse.wrote_zeros = true;
+	sub->todo = sub->refused;
+	sub->refused = 0;
 	sub->phase = PH_WRITE;
 	push_head(&job->kc->io_jobs, sub);
 }
@@ -321,10 +320,14 @@ void complete_offload(struct sub_job *sub, struct io_request *req)
 {
 	unsigned d = (unsigned)(req - sub->reqs);
 
-	if (req->result == -IO_ENOZERO)
+	/*
+	 * Refused, or failed: either way the range goes again by zero
+	 * writes, whose failures are retried block by block, so that only
+	 * the blocks that really fail are reported (an offload piece is up
+	 * to 4 GiB).
+	 */
+	if (req->result < 0)
 		sub->refused |= 1ul << d;
-	else if (req->result < 0)
-		record_error(sub->job, (int)d, req->offset, req->length, -req->result);
 	if (--sub->pending == 0)
 		offload_done(sub);
 }

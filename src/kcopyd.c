@@ -115,6 +115,10 @@ static struct sub_job *pop(struct kc_client *kc, struct list_head *jobs)
  *---------------------------------------------------------------*/
 static void reset_chunk(struct sub_job *sub)
 {
+	unsigned n = sub->job->num_dests;
+
+	sub->todo = sub->dest != ALL_DESTS ? 1ul << sub->dest :
+		    n >= sizeof(sub->todo) * 8 ? ~0ul : (1ul << n) - 1;
 	sub->pending = 0;
 	sub->kind = sub->job->kind == JOB_ZERO ? CHUNK_ZERO : CHUNK_DATA;
 	sub->verify_dest = 0;
@@ -227,6 +231,16 @@ static void segment_complete(struct sub_job *sub)
 		list_add_tail(&job->list, &job->kc->callback_jobs);
 }
 
+/* Start idle sub-job @sub on the next chunk, if there is one. */
+bool start_sub_job(struct sub_job *sub)
+{
+	if (sub->phase != PH_IDLE || !list_empty(&sub->list) || !claim_chunk(sub))
+		return false;
+	sub->job->split.active++;
+	dispatch_sub_job(sub);
+	return true;
+}
+
 /* Start @nr more idle sub-jobs of @job. */
 void split_job(struct kc_job *job, unsigned nr)
 {
@@ -238,10 +252,7 @@ void split_job(struct kc_job *job, unsigned nr)
 		if (sub->phase != PH_IDLE || !list_empty(&sub->list))
 			continue;
 		nr--;
-		if (!claim_chunk(sub))
-			continue;	/* a zero job's other streams may go on */
-		job->split.active++;
-		dispatch_sub_job(sub);
+		start_sub_job(sub);	/* a zero job's other streams may go on */
 	}
 }
 
@@ -535,6 +546,8 @@ static void process_io_jobs(struct kc_client *kc)
 			break;
 		}
 	}
+	/* Only sequential writes waiting for a gap below them: no work now. */
+	kc->io_blocked = !sub && !list_empty(&kc->io_jobs);
 	/* Back at the head, in their order. */
 	while (!list_empty(&waiting)) {
 		sub = list_entry(waiting.prev, struct sub_job, list);
@@ -584,7 +597,8 @@ static bool work_pending(const struct kc_client *kc)
 
 	return (!list_empty(&kc->callback_jobs) && !held) ||
 	       !list_empty(&kc->complete_jobs) ||
-	       (!list_empty(&kc->io_jobs) && (!kc->throttle_until || kc->stopping));
+	       (!list_empty(&kc->io_jobs) && !kc->io_blocked &&
+		(!kc->throttle_until || kc->stopping));
 }
 
 static uint64_t until(uint64_t deadline, uint64_t now)
@@ -671,8 +685,8 @@ int kc_client_run(struct kc_client *kc, kc_tick_fn tick, void *context,
 		if (!kc->nr_jobs)
 			break;
 		now = io_now(kc->q);
-		if (tick && now >= next_tick) {
-			if (tick(context))
+		if (now >= next_tick) {
+			if (tick && tick(context))
 				kc_client_stop(kc);
 			next_tick = now + interval;
 		}

@@ -73,7 +73,7 @@ struct sim_queue {
 	struct req_vec gathered, waiting, flight;
 	struct sim_dev **devs;
 	size_t nr_devs;
-	bool crashed, lax_align;
+	bool crashed;
 	uint64_t events;
 	sim_event_fn on_event;
 	void *event_ctx;
@@ -376,8 +376,8 @@ static bool check_request(struct sim_queue *q, struct sim_dev *d,
 			  (unsigned long long)req->offset);
 		return false;
 	}
-	if (req->op != IO_ZERO && (uintptr_t)req->buf % (q->lax_align ? in->block_size : PAGE))
-		violation(q, "%s: op %d [%llu, +%llu): buffer %p not 4096-aligned", d->name,
+	if (req->op != IO_ZERO && (uintptr_t)req->buf % in->block_size)
+		violation(q, "%s: op %d [%llu, +%llu): buffer %p not block-aligned", d->name,
 			  req->op, (unsigned long long)req->offset,
 			  (unsigned long long)req->length, req->buf);
 	return true;
@@ -725,10 +725,6 @@ void sim_queue_setup(struct io_queue *qq, uint64_t seed, struct sim_latency io,
 	q->flush_lat = flush;
 }
 
-void sim_queue_lax_align(struct io_queue *q, bool lax)
-{
-	SQ(q)->lax_align = lax;
-}
 
 void sim_queue_on_event(struct io_queue *q, sim_event_fn fn, void *ctx)
 {

@@ -61,12 +61,6 @@ struct sim_latency {
 void sim_queue_setup(struct io_queue *q, uint64_t seed, struct sim_latency io,
 		     struct sim_latency flush);
 
-/*
- * Buffers aligned to the device's block size are enough (what O_DIRECT
- * needs), rather than to 4096 (what io.h asks).
- */
-void sim_queue_lax_align(struct io_queue *q, bool lax);
-
 /* Called after the @n-th completion (1-based) is handed to the engine. */
 typedef void (*sim_event_fn)(void *ctx, uint64_t n);
 void sim_queue_on_event(struct io_queue *q, sim_event_fn fn, void *ctx);

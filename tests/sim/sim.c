@@ -3,13 +3,12 @@
  * sim.c - the real engine (src/kcopyd.c) and the real resume map
  * (src/map.c) on the simulated backend, through seeded random scenarios.
  *
- *   build/sim/sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] [--null-tick]
+ *   build/sim/sim [--seeds=N] [--base=B] [--seed=S] [-v] [--null-tick]
  *
  * --details=N prints every message of the first N failed seeds (10), then
- * one line per seed. --lax-align accepts buffers aligned to the device's block size (what
- * O_DIRECT needs) where io.h asks for 4096; --null-tick runs the verifies
+ * one line per seed. --null-tick runs the verifies
  * with no tick callback too, as the stage flushes always are (session.c);
- * --strict-stop wants a fault hit after a stop in read_err/write_err too.
+ * --lax-stop lets a fault hit after a stop be missing from read_err/write_err.
  *
  * Each seed draws a scenario: a client configuration, groups of copy and
  * zero jobs (1..8 destinations, flags, sizes, offsets, unaligned tails),
@@ -105,12 +104,13 @@ struct world {
 	char *fail_msgs[MAX_FAILS];
 };
 
-/* --lax-align: see sim_queue_lax_align(). */
-static bool lax_align;
 /* --null-tick: verifies run without a tick callback (flushes always do). */
 static bool null_tick;
-/* --strict-stop: a fault hit after a stop must still be in read_err/write_err. */
-static bool strict_stop;
+/*
+ * A fault hit after a stop must still be in read_err/write_err (the
+ * engine reports a chunk cut short by the stop); --lax-stop: it may not.
+ */
+static bool strict_stop = true;
 
 /* The run the pool wrappers check against (one at a time). */
 static struct world *current;
@@ -881,12 +881,15 @@ static void check_errors(struct world *w, struct sjob *j, const struct kc_job_st
 	FAIL_IF(w, !!st->read_err != (hits > 0) && !(w->stopped && hits && !strict_stop),
 		"job %zu: read_err %d but %u source read faults hit", j->index, st->read_err, hits);
 	for (i = 0; i < j->nd; i++) {
-		hits = sim_dev_error_hits(j->dst[i].dev, IO_WRITE) +
-		       sim_dev_error_hits(j->dst[i].dev, IO_ZERO);
 		/*
-		 * After a stop, a chunk whose I/O failed is given up before its
-		 * retry, unrecorded (it is not done either): only "no error
-		 * without a fault" holds then.
+		 * A failed IO_ZERO is done again by zero writes (which are
+		 * retried block by block): only a write that fails is an error.
+		 */
+		hits = sim_dev_error_hits(j->dst[i].dev, IO_WRITE);
+		/*
+		 * --lax-stop: after a stop, a fault hit may be left out
+		 * (the chunk is not done either); only "no error without a
+		 * fault" holds then.
 		 */
 		if (w->stopped && hits && !(st->write_err & (1ul << i)) && !strict_stop)
 			continue;
@@ -898,7 +901,12 @@ static void check_errors(struct world *w, struct sjob *j, const struct kc_job_st
 		const struct kc_error_range *e = &st->errors[k];
 		bool src = e->region == KC_REGION_SOURCE;
 		const struct kc_io_region *r = src ? &j->src : &j->dst[e->region];
-		unsigned round = !(j->eff_flags & KC_IGNORE_ERROR) ? 0 :
+		/*
+		 * With ignore-errors, only the blocks that failed are lost; a
+		 * chunk stopped before each of its blocks was tried again is
+		 * one range that holds the fault.
+		 */
+		unsigned round = !(j->eff_flags & KC_IGNORE_ERROR) || w->stopped ? 0 :
 				 io_dev_info(r->dev)->block_size;
 
 		if (e->region < KC_REGION_SOURCE || e->region >= (int)j->nd) {
@@ -909,7 +917,6 @@ static void check_errors(struct world *w, struct sjob *j, const struct kc_job_st
 			|| !e->length || e->error <= 0, "job %zu: error range %d [%" PRIu64 ", +%"
 			PRIu64 ") error %d outside its region", j->index, e->region, e->offset,
 			e->length, e->error);
-		/* With ignore-errors, only the blocks that failed are lost. */
 		FAIL_IF(w, !fault_explains(w, r->dev, src, e->offset, e->offset + e->length, round),
 			"job %zu: error range %d [%" PRIu64 ", +%" PRIu64 ") (%s) is not %s a "
 			"planted fault", j->index, e->region, e->offset, e->length,
@@ -1351,7 +1358,6 @@ static void setup_queue(struct world *w)
 		abort();
 	sim_queue_setup(w->q, w->seed ^ 0x5eed, io, fl);
 	w->cfg.queue = w->q;
-	sim_queue_lax_align(w->q, lax_align);
 	sim_queue_on_event(w->q, on_event, w);
 }
 
@@ -1565,8 +1571,8 @@ static int one_seed(uint64_t seed, bool verbose, const char *dir)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: sim [--seeds=N] [--base=B] [--seed=S] [-v] [--lax-align] "
-		"[--null-tick] [--strict-stop] [--details=N]\n");
+	fprintf(stderr, "usage: sim [--seeds=N] [--base=B] [--seed=S] [-v] "
+		"[--null-tick] [--lax-stop] [--details=N]\n");
 	exit(2);
 }
 
@@ -1590,12 +1596,10 @@ int main(int argc, char **argv)
 			one = true;
 		} else if (!strncmp(argv[i], "--details=", 10)) {
 			max_detailed = (unsigned)strtoul(argv[i] + 10, NULL, 10);
-		} else if (!strcmp(argv[i], "--strict-stop")) {
-			strict_stop = true;
+		} else if (!strcmp(argv[i], "--lax-stop")) {
+			strict_stop = false;
 		} else if (!strcmp(argv[i], "--null-tick")) {
 			null_tick = true;
-		} else if (!strcmp(argv[i], "--lax-align")) {
-			lax_align = true;
 		} else if (!strcmp(argv[i], "-v"))
 			verbose = true;
 		else
