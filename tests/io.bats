@@ -102,3 +102,19 @@ setup() {
 	[ "$(jq_ 'd["jobs"][0]["bytes_skipped"]')" -gt 0 ]
 	cmp "$SRC" "$SCRATCH/dst"
 }
+
+@test "--io: where io_uring is switched off, the default falls back to aio; --io=uring is refused, nothing written" {
+	local knob=/proc/sys/kernel/io_uring_disabled old
+	[[ -w $knob ]] || fail "no $knob on this kernel"
+	old=$(cat "$knob")
+	register_cleanup cmd "echo $old >$knob"
+	make_file "$SRC" 1M random
+	echo 2 >"$knob"
+	run -0 "$KCOPY" -q "$SRC" "$SCRATCH/dst"
+	cmp "$SRC" "$SCRATCH/dst"
+	run -2 --separate-stderr "$KCOPY" --io=uring "$SRC" "$SCRATCH/new"
+	[[ $stderr == "kcopy: cannot set up asynchronous I/O (uring): "* ]] ||
+		fail "unexpected message: $stderr"
+	[ ! -e "$SCRATCH/new" ]
+	echo "$old" >"$knob"
+}

@@ -91,6 +91,22 @@ part_disk() {
 	cmp "$S" "$SCRATCH/dst.img"
 }
 
+@test "-i --map: a 512-byte source failure resumes on a block boundary of a 4 KiB destination" {
+	faulty_file S src 4M
+	make_file "$SCRATCH/dst.img" 4M random
+	make_loop_on "$SCRATCH/dst.img" L --sector-size 4096
+	set_faults --read-fail=$((2 * MiB + 512))+512
+	kc 1 -i --map="$M" "$S" "$L"
+	[ "$(jq_ 'd["jobs"][0]["read_err"]')" -eq 1 ]
+	# the map's failed range starts mid-block of the destination: the
+	# re-run goes on from that block's start (a write at +512 is EINVAL)
+	run -0 grep -E "^failed 0 $((2 * MiB + 512)) 512" "$M"
+	set_faults
+	kc 0 -i --map="$M" "$S" "$L"
+	[ "$(jq_ 'd["jobs"][0]["bytes_skipped"]')" -ge $((2 * MiB)) ]
+	assert_same_range "$L" 0 "$S" 0 4M
+}
+
 @test "a failed flush is recorded: the re-run copies the whole region again" {
 	make_file "$SCRATCH/src.img" 4M random
 	faulty_file D dst 4M
