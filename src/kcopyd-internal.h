@@ -217,6 +217,7 @@ void prep_request(struct sub_job *sub, struct io_request *req, enum io_op op,
 		  int region, char *buf, uint64_t offset, uint64_t length);
 void zero_buf_make_real(struct kc_client *kc);
 unsigned requests_per_sub(unsigned num_dests);
+int reserve_requests(struct kc_client *kc);
 int job_create(struct kc_client *kc, enum job_kind kind,
 	       const struct kc_io_region *from, unsigned num_dests,
 	       const struct kc_io_region *dests, unsigned flags, unsigned nr_subs,

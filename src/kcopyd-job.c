@@ -222,3 +222,29 @@ unsigned kc_io_depth(const struct kc_client_config *config, unsigned max_jobs,
 
 	return (unsigned)min_u64(depth ? depth : 1, MAX_QUEUE_DEPTH);
 }
+
+/* Room to gather every request the jobs about to start may queue. */
+int reserve_requests(struct kc_client *kc)
+{
+	struct list_head *pos;
+	struct io_request **done;
+	uint64_t nr = 1;
+	int r;
+
+	for (pos = kc->new_jobs.next; pos != &kc->new_jobs; pos = pos->next) {
+		struct kc_job *job = list_entry(pos, struct kc_job, all);
+
+		nr += (uint64_t)job->nr_subs * requests_per_sub(job->num_dests);
+	}
+	if (nr > UINT32_MAX / sizeof(*done))
+		return -ENOMEM;
+	r = io_reserve(kc->q, (unsigned)nr);
+	if (r < 0 || nr <= kc->done_cap)
+		return r;
+	done = realloc(kc->done, nr * sizeof(*done));
+	if (!done)
+		return -ENOMEM;
+	kc->done = done;
+	kc->done_cap = (unsigned)nr;
+	return 0;
+}
