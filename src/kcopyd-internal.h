@@ -206,6 +206,7 @@ int throttle_admit(struct sub_job *sub, uint64_t bytes);
 void throttle_done(struct sub_job *sub);
 void drop(struct sub_job *sub);
 void phase_done(struct sub_job *sub);
+void issue_to_dests(struct sub_job *sub, enum io_op op, unsigned flags);
 void split_job(struct kc_job *job, unsigned nr);
 bool start_sub_job(struct sub_job *sub);
 bool sub_dropping(const struct sub_job *sub);

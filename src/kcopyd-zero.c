@@ -227,9 +227,6 @@ bool zero_write_in_order(const struct sub_job *sub)
 int issue_offload(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
-	struct io_request *req;
-	uint64_t len;
-	unsigned d, n = 0;
 	int r;
 
 	/* A zero job's bytes move it on; a sparse copy paid at its read. */
@@ -237,21 +234,8 @@ int issue_offload(struct sub_job *sub)
 	if (r)
 		return r < 0 ? 0 : r;
 	sub->issued_ns = io_now(job->kc->q);
-	for (d = 0; d < job->num_dests; d++) {
-		len = sub_dest_length(sub, d);
-		if (!len)
-			continue;
-		req = &sub->reqs[d];
-		prep_request(sub, req, IO_ZERO, (int)d, NULL, sub->offset, len);
-		/* A sparse copy gives space back; --zero keeps it. */
-		if (job->kind == JOB_COPY)
-			req->flags = IO_ZERO_DEALLOCATE;
-		io_queue_request(req);
-		n++;
-	}
-	sub->pending = n;
-	if (!n)
-		phase_done(sub);
+	/* A sparse copy gives space back; --zero keeps it. */
+	issue_to_dests(sub, IO_ZERO, job->kind == JOB_COPY ? IO_ZERO_DEALLOCATE : 0);
 	return 0;
 }
 

@@ -293,11 +293,35 @@ static int issue_read(struct sub_job *sub)
 	return 0;
 }
 
+/*
+ * One @op (IO_WRITE of the chunk's buffer, or IO_ZERO with @flags) to
+ * every destination the chunk goes to, in one batch.
+ */
+void issue_to_dests(struct sub_job *sub, enum io_op op, unsigned flags)
+{
+	struct io_request *req;
+	uint64_t len;
+	unsigned d, n = 0;
+
+	for (d = 0; d < sub->job->num_dests; d++) {
+		len = sub_dest_length(sub, d);
+		if (!len)
+			continue;
+		req = &sub->reqs[d];
+		prep_request(sub, req, op, (int)d, op == IO_WRITE ? sub->buf : NULL,
+			     sub->offset, len);
+		req->flags = flags;
+		io_queue_request(req);
+		n++;
+	}
+	sub->pending = n;
+	if (!n)
+		phase_done(sub);
+}
+
 static int issue_writes(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
-	uint64_t len;
-	unsigned d, n = 0;
 	int r;
 
 	/* Zeroing moves the job forward; a copy's writes paid at the read. */
@@ -306,18 +330,7 @@ static int issue_writes(struct sub_job *sub)
 		return r < 0 ? 0 : r;
 	if (sub->buf == job->kc->zero_buf)
 		zero_buf_make_real(job->kc);
-	for (d = 0; d < job->num_dests; d++) {
-		len = sub_dest_length(sub, d);
-		if (!len)
-			continue;
-		prep_request(sub, &sub->reqs[d], IO_WRITE, (int)d, sub->buf,
-			     sub->offset, len);
-		io_queue_request(&sub->reqs[d]);
-		n++;
-	}
-	sub->pending = n;
-	if (!n)
-		phase_done(sub);
+	issue_to_dests(sub, IO_WRITE, 0);
 	return 0;
 }
 
