@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "target.h"
@@ -406,6 +407,30 @@ static int open_fd(struct target *t, int flags)
 }
 
 /*
+ * An exclusive open of a device that found it busy, tried again for a
+ * while: a kcopy killed with I/O in flight on io_uring still holds its
+ * devices for a moment after it is gone (the kernel ends those requests
+ * and tears the ring down after the exit), and a re-run right after the
+ * kill -9 must not call them in use. A device that stays busy is.
+ */
+#define EXCL_RETRY_MS 1500
+#define EXCL_RETRY_STEP_MS 10
+
+static int open_fd_excl(struct target *t, int flags)
+{
+	struct timespec step = { 0, EXCL_RETRY_STEP_MS * 1000000L };
+	int fd, waited;
+
+	for (waited = 0;; waited += EXCL_RETRY_STEP_MS) {
+		fd = open_fd(t, flags);
+		if (fd >= 0 || errno != EBUSY || !(flags & O_EXCL) ||
+		    waited >= EXCL_RETRY_MS)
+			return fd;
+		nanosleep(&step, NULL);
+	}
+}
+
+/*
  * The absolute path of @path without symlinks (realpath), malloc'ed. Where
  * that is longer than PATH_MAX (a deep directory: open() still works with
  * a short relative path), the working directory joined with @path.
@@ -528,7 +553,7 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 	oflags = O_CLOEXEC | O_NOCTTY | (role == TARGET_SOURCE ? O_RDONLY : O_RDWR);
 	if (role == TARGET_DEST && t->blockdev && !(flags & TARGET_SHARED))
 		oflags |= O_EXCL;
-	t->fd = open_fd(t, oflags);
+	t->fd = open_fd_excl(t, oflags);
 	if (t->fd < 0) {
 		if (errno == EBUSY)
 			r = fail(err, errlen, -EBUSY, path,
