@@ -164,14 +164,17 @@ int local_write_tail(struct local_dev *d, const struct io_request *req,
 				  req->length - from, req->offset + from);
 }
 
-int local_zero(struct local_dev *d, const struct io_request *req)
+int local_zero_result(int r)
 {
-	int r = target_zero_range(d->target, req->offset, req->length,
-				  req->flags & IO_ZERO_DEALLOCATE);
-
 	if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY)
 		return -IO_ENOZERO;
-	return r;
+	return r < 0 ? r : 0;
+}
+
+int local_zero(struct local_dev *d, const struct io_request *req)
+{
+	return local_zero_result(target_zero_range(d->target, req->offset,
+				 req->length, req->flags & IO_ZERO_DEALLOCATE));
 }
 
 int local_flush(struct local_dev *d)
@@ -236,8 +239,7 @@ struct io_worker {
 	int efd;
 	bool quit;
 	unsigned busy;		/* handed over, not yet collected */
-	struct io_request **todo, **done;
-	unsigned nr_todo, nr_done, cap;
+	struct req_list todo, done;	/* both under lock */
 };
 
 static void *worker_main(void *arg)
@@ -248,16 +250,15 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->nr_todo && !w->quit)
+		while (!w->todo.nr && !w->quit)
 			pthread_cond_wait(&w->wake, &w->lock);
 		if (w->quit)
 			break;
-		req = w->todo[0];
-		memmove(w->todo, w->todo + 1, --w->nr_todo * sizeof(*w->todo));
+		req_list_take(&w->todo, &req, 1);
 		pthread_mutex_unlock(&w->lock);
 		req->result = local_sync_op(req);
 		pthread_mutex_lock(&w->lock);
-		w->done[w->nr_done++] = req;
+		req_list_push(&w->done, req);
 		if (write(w->efd, &one, sizeof(one)) < 0) {
 			/* eventfd counter full: it is readable anyway */
 		}
@@ -304,26 +305,9 @@ void io_worker_destroy(struct io_worker *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->wake);
 	close(w->efd);
-	free(w->todo);
-	free(w->done);
+	req_list_free(&w->todo);
+	req_list_free(&w->done);
 	free(w);
-}
-
-static int worker_grow(struct io_worker *w)
-{
-	unsigned cap = w->cap ? w->cap * 2 : 16;
-	struct io_request **todo, **done;
-
-	todo = realloc(w->todo, cap * sizeof(*todo));
-	if (!todo)
-		return -ENOMEM;
-	w->todo = todo;
-	done = realloc(w->done, cap * sizeof(*done));
-	if (!done)
-		return -ENOMEM;
-	w->done = done;
-	w->cap = cap;
-	return 0;
 }
 
 int io_worker_submit(struct io_worker *w, struct io_request *req)
@@ -332,10 +316,11 @@ int io_worker_submit(struct io_worker *w, struct io_request *req)
 
 	pthread_mutex_lock(&w->lock);
 	/* Both lists hold at most busy entries: room for one more in each. */
-	if (w->busy == w->cap)
-		r = worker_grow(w);
+	r = req_list_reserve(&w->todo, w->busy + 1);
+	if (r == 0)
+		r = req_list_reserve(&w->done, w->busy + 1);
 	if (r == 0) {
-		w->todo[w->nr_todo++] = req;
+		req_list_push(&w->todo, req);
 		w->busy++;
 		pthread_cond_signal(&w->wake);
 	}
@@ -355,10 +340,7 @@ unsigned io_worker_collect(struct io_worker *w, struct io_request **done,
 		/* EAGAIN: nothing new; what is listed is still taken */
 	}
 	pthread_mutex_lock(&w->lock);
-	n = w->nr_done < max ? w->nr_done : max;
-	memcpy(done, w->done, n * sizeof(*done));
-	w->nr_done -= n;
-	memmove(w->done, w->done + n, w->nr_done * sizeof(*w->done));
+	n = req_list_take(&w->done, done, max);
 	w->busy -= n;
 	pthread_mutex_unlock(&w->lock);
 	return n;

@@ -51,6 +51,11 @@ uint64_t local_direct_length(const struct local_dev *d,
 int local_write_tail(struct local_dev *d, const struct io_request *req,
 		     uint64_t from);
 int local_zero(struct local_dev *d, const struct io_request *req);
+/*
+ * What a zeroing call's result means for IO_ZERO: the errors that say "not
+ * this way" become -IO_ENOZERO (the engine writes zeros instead).
+ */
+int local_zero_result(int r);
 int local_flush(struct local_dev *d);
 /* Any of the three, by req->op (IO_WRITE: the tail from req->priv[0]). */
 int local_sync_op(struct io_request *req);

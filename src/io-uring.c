@@ -300,9 +300,7 @@ static bool transfer_done(struct uring_queue *uq, struct io_request *req,
 		return false;
 	}
 	if (req->op == IO_ZERO) {
-		if (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOTTY)
-			res = -IO_ENOZERO;	/* as local_zero() */
-		req->result = res < 0 ? res : 0;
+		req->result = local_zero_result(res);
 		return true;
 	}
 	if (req->op == IO_FLUSH) {
