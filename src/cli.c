@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "jobfile.h"
+#include "remote.h"
 #include "size.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -31,6 +32,8 @@
  */
 #define DEFAULT_SUB_JOB_SIZE (1u << 20)
 #define DEFAULT_SUB_JOBS 16
+/* Connections per NBD export (make bench: see --connections in kcopy(1)). */
+#define DEFAULT_CONNECTIONS 4
 #define MAX_SUB_JOBS 1024
 
 enum {
@@ -47,6 +50,7 @@ enum {
 	OPT_USAGE_HIDDEN,
 	OPT_LONG_OPTIONS,
 	OPT_IO,
+	OPT_CONNECTIONS,
 };
 
 /* What a job's options set: its KC_* flags, and --force for plan_open(). */
@@ -95,6 +99,9 @@ struct cli {
 	bool progress_given;
 	char **args;
 	unsigned nr_args;
+	/* what join_servers() made: word arrays and joined words */
+	void **owned;
+	size_t nr_owned;
 };
 
 const char *argp_program_version = "kcopy " KCOPY_VERSION;
@@ -131,6 +138,9 @@ static const struct argp_option head_options[] = {
 	{ "rate", OPT_RATE, "SIZE", 0, "cap the copy at SIZE bytes per second", 1 },
 	{ "io", OPT_IO, "aio|uring", 0,
 	  "the kernel interface for I/O (default: uring, else aio)", 1 },
+	{ "connections", OPT_CONNECTIONS, "N", 0,
+	  "connections per NBD export, 1-16, where the server allows "
+	  "multi-conn (default 4)", 1 },
 	{ NULL, 0, NULL, 0, "Per job:", JOB_GROUP },
 	{ "zero", 'z', NULL, 0, "zero the destinations instead of copying",
 	  JOB_GROUP },
@@ -333,6 +343,10 @@ static bool parse_engine_opt(struct cli *c, int key, const char *arg)
 			usage_error("--io: '%s' is not one of aio, uring", arg);
 		c->cfg.io_given = true;
 		return true;
+	case OPT_CONNECTIONS:
+		c->plan.connections = parse_count("--connections", arg, 1,
+						  REMOTE_MAX_CONNECTIONS);
+		return true;
 	}
 	return false;
 }
@@ -460,6 +474,53 @@ static void settle_job_opts(struct job_opts *j, bool quiet, const char *name,
  * Jobs from the command line or a job file.
  *---------------------------------------------------------------*/
 
+/* Keep @p until cli_free(); out of memory is a usage error. */
+static void *own(struct cli *c, void *p)
+{
+	void **owned = p ? realloc(c->owned, (c->nr_owned + 1) * sizeof(*owned)) :
+			   NULL;
+
+	if (!owned) {
+		free(p);
+		usage_error("out of memory");
+	}
+	c->owned = owned;
+	owned[c->nr_owned++] = p;
+	return p;
+}
+
+/*
+ * "[ CMD ARGS... ]" is a server started for the copy (remote.h), one
+ * region: the words between the brackets become one word, before
+ * anything else reads them, so that the server's options are never
+ * taken for kcopy's. @where is "" or "FILE:LINE: ", for messages.
+ * Returns a new array (NULL-terminated), its count in *@n.
+ */
+static char **join_servers(struct cli *c, int *n, char **words, const char *where)
+{
+	char **out = own(c, calloc((size_t)*n + 1, sizeof(*out)));
+	int i, j, k = 0;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(words[i], "[")) {
+			out[k++] = words[i];
+			continue;
+		}
+		for (j = i + 1; j < *n && strcmp(words[j], "]"); j++)
+			;
+		if (j == *n)
+			usage_error("%s'[': no ']' ends the server command", where);
+		if (j == i + 1)
+			usage_error("%s'[ ]': no server command between the brackets",
+				    where);
+		out[k++] = own(c, remote_command_join(words + i + 1,
+						      (unsigned)(j - i - 1)));
+		i = j;
+	}
+	*n = k;
+	return out;
+}
+
 /* One job: @words are DEST... for a zero, SOURCE DEST... for a copy. */
 static void add_job(struct plan *plan, unsigned line, bool zero,
 		    const struct job_opts *j, unsigned nr_words, char **words)
@@ -512,8 +573,9 @@ static void plan_from_jobfile_line(struct cli *c, const struct jobfile_line *l,
 {
 	const char *verb = l->argv[0];
 	struct job_opts j = c->job;
+	char where[512], **words;
 	bool zero;
-	int i;
+	int i, n;
 
 	if (!strcmp(verb, "wait")) {
 		if (l->argc > 1)
@@ -530,7 +592,10 @@ static void plan_from_jobfile_line(struct cli *c, const struct jobfile_line *l,
 	if (!zero && i >= l->argc)
 		usage_error("%s:%u: copy needs a source and a destination", name,
 			    l->lineno);
-	add_job(&c->plan, l->lineno, zero, &j, (unsigned)(l->argc - i), l->argv + i);
+	snprintf(where, sizeof(where), "%s:%u: ", name, l->lineno);
+	n = l->argc - i;
+	words = join_servers(c, &n, l->argv + i, where);
+	add_job(&c->plan, l->lineno, zero, &j, (unsigned)n, words);
 }
 
 static void plan_from_jobfile(struct cli *c)
@@ -581,8 +646,10 @@ struct cli *cli_parse(int argc, char **argv)
 	};
 	c->cfg.flush = true;
 	c->cfg.io = io_backend_default();
+	c->plan.connections = DEFAULT_CONNECTIONS;
 	argp_err_exit_status = EXIT_USAGE;
 	argv[0] = "kcopy";	/* getopt names the program after argv[0] */
+	argv = join_servers(c, &argc, argv, "");
 	argp_parse(&argp, argc, argv, 0, NULL, c);
 	settle_engine_options(c);
 	settle_progress(c);
@@ -610,5 +677,8 @@ void cli_free(struct cli *c)
 		return;
 	plan_free(&c->plan);
 	jobfile_free(c->jf);
+	while (c->nr_owned)
+		free(c->owned[--c->nr_owned]);
+	free(c->owned);
 	free(c);
 }

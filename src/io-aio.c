@@ -358,6 +358,15 @@ static int aio_reap(struct io_queue *q, uint64_t timeout_ns,
 	n += io_worker_collect(aq->worker, done + n, max - n);
 	if (n || !timeout_ns) {
 		n += take_events(aq, 0, 0, done + n, max - n);
+		/*
+		 * Nothing: the caller may poll the eventfd next (a queue
+		 * set does). Forget the signals of what was collected, then
+		 * look once more: what completes after that signals anew.
+		 */
+		if (!n) {
+			drain_signals(aq);
+			n = collect(aq, done, max);
+		}
 	} else if (io_worker_busy(aq->worker)) {
 		/* Both the thread and the iocbs signal the eventfd. */
 		drain_signals(aq);

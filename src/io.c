@@ -78,7 +78,8 @@ int io_attach(struct io_queue *q, struct target *t, struct io_dev **out)
 	if (!b->attach)
 		return -EOPNOTSUPP;
 	r = b->attach(q, t, out);
-	if (r == 0)
+	/* A queue set's devices belong to the queue that took them. */
+	if (r == 0 && !((struct io_dev_base *)*out)->queue)
 		((struct io_dev_base *)*out)->queue = q;
 	return r;
 }

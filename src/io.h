@@ -30,7 +30,10 @@
  * keeps a fake clock, so the throttle can be tested without waiting.
  *
  * To add a backend: write src/io-NAME.c defining `const struct io_backend
- * io_NAME_backend`, add it to the table in io.c, and to the Makefile.
+ * io_NAME_backend`, add it to the table in io.c, and to the Makefile. The
+ * table holds the local backends, one of which (--io) a run uses; the
+ * NBD backend (io-nbd.c) is not among them: it joins a local queue in a
+ * queue set (io_set_create) when an export is attached.
  */
 #ifndef KCOPY_IO_H
 #define KCOPY_IO_H
@@ -41,7 +44,8 @@
 
 struct io_queue;	/* a backend's submission and completion state */
 struct io_dev;		/* one file, device or store, opened on a queue */
-struct target;		/* a local file or block device (target.h) */
+struct target;		/* a local file, block device or export (target.h) */
+struct pollfd;
 
 enum io_op {
 	IO_READ,	/* fill buf from [offset, offset + length) */
@@ -152,11 +156,30 @@ struct io_backend {
 	 */
 	int (*poll_fd)(const struct io_queue *q);
 	/*
+	 * Optional, for a backend with several descriptors (one socket per
+	 * NBD connection): what to poll, with the events, into @fds (up to
+	 * @max); returns how many there are, which may be more than @max.
+	 * A poll that returns only says "call io_reap() now": the backend
+	 * finds out what is ready itself.
+	 */
+	unsigned (*poll_fds)(const struct io_queue *q, struct pollfd *fds,
+			     unsigned max);
+	/*
 	 * Optional: did the system refuse to take any request for so long
 	 * that the queued ones failed (-EAGAIN)?
 	 */
 	bool (*stalled)(const struct io_queue *q);
 };
+
+/*
+ * A queue set: the engine's one queue over the queue of @local and, from
+ * the first NBD export attached (target_is_remote), the NBD backend's.
+ * Requests go to their device's queue; io_reap() polls both at once
+ * (the local completions' fd and the NBD sockets), so one event loop
+ * serves local and remote regions of the same copy.
+ */
+int io_set_create(const struct io_backend *local, unsigned depth,
+		  struct io_queue **out);
 
 /* The built-in backends, by name ("aio", "uring"); NULL if unknown. */
 const struct io_backend *io_backend_find(const char *name);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "plan.h"
+#include "remote.h"
 #include "target.h"
 
 struct plan_target {
@@ -58,6 +59,10 @@ static int parse_region(struct plan *plan, unsigned line, const char *arg,
 		return refuse(plan, line, err, errlen, r,
 			      "'%s': invalid region (expected PATH[:OFFSET[+LENGTH]])",
 			      arg);
+	if (r == -EDESTADDRREQ)
+		return refuse(plan, line, err, errlen, -EINVAL,
+			      "%s: an NBD URI needs a path: %s/ for the default export",
+			      arg, arg);
 	if (r < 0)
 		return refuse(plan, line, err, errlen, r, "%s", strerror(-r));
 	return 0;
@@ -151,7 +156,8 @@ static int find_target(struct plan *plan, const char *path, size_t *index)
 {
 	struct plan_target *pt, *targets;
 	struct stat st;
-	bool exists = stat(path, &st) == 0;
+	/* An export is known by its name alone (nothing to stat). */
+	bool exists = !remote_is_spec(path) && stat(path, &st) == 0;
 	size_t i;
 
 	for (i = 0; i < plan->nr_targets; i++) {
@@ -294,8 +300,14 @@ static int open_target(struct plan *plan, struct plan_target *pt, char *err,
 
 	if (disk_held_by_us(plan, pt))
 		flags |= TARGET_SHARED;
-	r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE, flags,
-			pt->exists ? &pt->st : NULL, &pt->t, why, sizeof(why));
+	if (remote_is_spec(pt->path))
+		r = target_open_remote(pt->path, pt->written ? TARGET_DEST :
+				       TARGET_SOURCE, plan->connections, &pt->t,
+				       why, sizeof(why));
+	else
+		r = target_open(pt->path, pt->written ? TARGET_DEST : TARGET_SOURCE,
+				flags, pt->exists ? &pt->st : NULL, &pt->t, why,
+				sizeof(why));
 	if (r < 0)
 		return refuse_open(plan, pt, r, why, err, errlen);
 	/* A typo in a suffix must not become a new file's name. */
@@ -351,7 +363,20 @@ static struct target *dst_target(const struct plan *plan, const struct plan_job 
 static bool ends_at_file_eof(const struct target *t, uint64_t offset,
 			     uint64_t length)
 {
-	return !target_is_blockdev(t) && offset + length == target_size(t);
+	return !target_is_fixed_size(t) && offset + length == target_size(t);
+}
+
+/* What @t is and what its block is called, for messages. */
+static const char *kind_word(const struct target *t)
+{
+	return target_is_remote(t) ? "export" :
+	       target_is_blockdev(t) ? "device" : "file";
+}
+
+static const char *block_word(const struct target *t)
+{
+	return target_is_remote(t) ? "export's block" :
+	       target_is_blockdev(t) ? "logical block" : "sector";
 }
 
 static int check_offset(struct plan *plan, unsigned line, const char *arg,
@@ -363,8 +388,7 @@ static int check_offset(struct plan *plan, unsigned line, const char *arg,
 	if (offset % lbs)
 		return refuse(plan, line, err, errlen, -EINVAL,
 			      "%s: offset %" PRIu64 " is not aligned to the %s size %u",
-			      arg, offset, target_is_blockdev(t) ?
-			      "logical block" : "sector", lbs);
+			      arg, offset, block_word(t), lbs);
 	return 0;
 }
 
@@ -374,8 +398,7 @@ static int misaligned_length(struct plan *plan, unsigned line, const char *arg,
 {
 	return refuse(plan, line, err, errlen, -EINVAL,
 		      "%s: length %" PRIu64 " is not a multiple of the %s size %u",
-		      arg, length, target_is_blockdev(t) ? "logical block" : "sector",
-		      target_block_size(t));
+		      arg, length, block_word(t), target_block_size(t));
 }
 
 /* A file can't be extended past what off_t holds. */
@@ -386,7 +409,7 @@ static int check_file_end(struct plan *plan, unsigned line, const char *arg,
 	if (offset > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - offset)
 		return refuse(plan, line, err, errlen, -EFBIG,
 			      "%s: region ends beyond the largest possible %s size",
-			      arg, target_is_blockdev(t) ? "device" : "file");
+			      arg, kind_word(t));
 	return 0;
 }
 
@@ -418,7 +441,7 @@ static uint64_t source_size(const struct plan *plan, const struct plan_job *job)
 	const struct target *t = src_target(plan, job);
 	uint64_t size = target_size(t), end;
 
-	if (plan->targets[job->src_target].written && !target_is_blockdev(t)) {
+	if (plan->targets[job->src_target].written && !target_is_fixed_size(t)) {
 		end = target_end(plan, t);
 		if (end > size)
 			size = end;
@@ -473,11 +496,11 @@ static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d
 		return refuse(plan, job->line, err, errlen, -ENOSPC,
 			      "%s: destination region (%" PRIu64 " bytes) is smaller "
 			      "than the copy (%" PRIu64 " bytes)", arg, s->length, len);
-	if (target_is_blockdev(t) && (s->offset > size || size - s->offset < len))
+	if (target_is_fixed_size(t) && (s->offset > size || size - s->offset < len))
 		return refuse(plan, job->line, err, errlen, -ENOSPC,
 			      "%s: destination too small: the copy needs %" PRIu64
-			      " bytes at offset %" PRIu64 ", the device has %" PRIu64,
-			      arg, len, s->offset, size);
+			      " bytes at offset %" PRIu64 ", the %s has %" PRIu64,
+			      arg, len, s->offset, kind_word(t), size);
 	if (len % target_block_size(t) && !src_tail)
 		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
 	r = check_file_end(plan, job->line, arg, t, s->offset, len, err, errlen);
@@ -509,7 +532,7 @@ static int resolve_zero_dest(struct plan *plan, struct plan_job *job, unsigned d
 			      "%s: offset %" PRIu64 " is beyond the end (size %" PRIu64 ")",
 			      arg, s->offset, size);
 	len = s->has_length ? s->length : size - s->offset;
-	if (target_is_blockdev(t) && (s->offset > size || len > size - s->offset))
+	if (target_is_fixed_size(t) && (s->offset > size || len > size - s->offset))
 		return refuse(plan, job->line, err, errlen, -ERANGE,
 			      "%s: region ends beyond the end (size %" PRIu64 ")",
 			      arg, size);

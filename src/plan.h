@@ -45,6 +45,7 @@ struct plan_job {
 struct plan {
 	const char *jobfile;	/* for FILE:LINE: messages, or NULL */
 	bool buffered;
+	unsigned connections;	/* per NBD endpoint, at most (remote.h) */
 	size_t nr_jobs;
 	struct plan_job *jobs;
 	unsigned nr_groups;

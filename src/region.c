@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "region.h"
+#include "remote.h"
 #include "size.h"
 
 /*
@@ -118,11 +119,26 @@ int region_parse(const char *arg, struct region_spec *out)
 	if (!arg || !*arg)
 		return -EINVAL;
 
+	/* A server command is one region, all of its export. */
+	if (remote_is_spec(arg) && !remote_is_uri(arg)) {
+		r.path = strdup(arg);
+		if (!r.path)
+			return -ENOMEM;
+		*out = r;
+		return 0;
+	}
+	/* A URI's ':' before its path is the port's, never a suffix. */
+	if (remote_is_uri(arg) && !remote_uri_path(arg))
+		return -EDESTADDRREQ;
+
 	r.path = strdup(arg);
 	if (!r.path)
 		return -ENOMEM;
 
 	colon = strrchr(r.path, ':');
+	if (colon && remote_is_uri(arg) &&
+	    colon < r.path + (remote_uri_path(arg) - arg))
+		colon = NULL;
 	if (colon && !parse_suffix(colon + 1, &r)) {
 		if (colon == r.path) {
 			free(r.path);

@@ -32,7 +32,10 @@ struct region_spec {
 
 /*
  * Parse @arg into @out. Returns 0, -EINVAL for an empty argument or an
- * empty path (":4096"), -ENOMEM. On success the caller owns out->path and
+ * empty path (":4096"), -EDESTADDRREQ for an NBD URI without a path part
+ * ("nbd://host:10809": the ':' is the port's), -ENOMEM. An NBD URI's
+ * suffix is split only after its path starts; a "[ ... ]" server command
+ * is all path. On success the caller owns out->path and
  * frees it with region_spec_free(). On failure *@out is zeroed (path NULL),
  * so calling region_spec_free() on it is harmless.
  * A suffix that is out of range ("f:99999999999999999999") counts as one

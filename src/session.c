@@ -563,10 +563,10 @@ static int open_queue(struct run *run, unsigned depth, char *err, size_t errlen)
 	const struct io_backend *io = run->cfg->io;
 	int r;
 
-	r = io_queue_create(io, depth, &run->q);
+	r = io_set_create(io, depth, &run->q);
 	if (r < 0 && !run->cfg->io_given && io != io_backend_find("aio")) {
 		io = io_backend_find("aio");
-		r = io_queue_create(io, depth, &run->q);
+		r = io_set_create(io, depth, &run->q);
 	}
 	if (r < 0)
 		snprintf(err, errlen, "cannot set up asynchronous I/O (%s): %s%s",

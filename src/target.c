@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "remote.h"
 #include "target.h"
 
 /* Files are addressed in 512-byte units (SPEC §1). */
@@ -51,6 +53,7 @@ struct target {
 	uint64_t orig_size;
 	struct target_backing backing;
 	char *backing_name;
+	struct remote *remote;	/* an NBD export, or NULL */
 	dev_t chain[MAX_STACK];	/* block devices it stands on, itself first */
 	unsigned nr_chain;
 };
@@ -253,7 +256,11 @@ static void resolve_backing(struct target *t)
 	free(t->backing_name);
 	t->backing_name = NULL;
 	t->nr_chain = 0;
-	if (!t->exists) {
+	if (t->remote) {
+		/* The same URI (or server command) is the same storage. */
+		t->backing = (struct target_backing) { .kind = BACKING_REMOTE };
+		t->backing_name = strdup(t->path);
+	} else if (!t->exists) {
 		t->backing = (struct target_backing) { .kind = BACKING_NEW };
 		t->backing_name = strdup(t->canonical ? t->canonical : t->path);
 	} else if (t->blockdev) {
@@ -279,7 +286,8 @@ bool target_same_storage(const struct target *a, const struct target *b,
 
 	if (x->kind != y->kind)
 		return false;
-	if (x->kind == BACKING_NEW ? strcmp(x->name, y->name) :
+	if (x->kind == BACKING_NEW || x->kind == BACKING_REMOTE ?
+	    strcmp(x->name, y->name) :
 	    x->dev != y->dev || (x->kind == BACKING_FILE && x->ino != y->ino))
 		return false;
 	*a_base = x->base;
@@ -354,7 +362,7 @@ int target_check_users(const struct target *t, uint64_t offset, uint64_t length,
 	DIR *dir;
 	int r = 0;
 
-	if (t->backing.kind == BACKING_NEW || !length)
+	if (t->backing.kind == BACKING_NEW || t->remote || !length)
 		return 0;
 	dir = opendir("/sys/block");
 	if (!dir)
@@ -499,7 +507,7 @@ bool target_is_stat(const struct target *t, const struct stat *st)
 	struct stat mine = { .st_mode = t->blockdev ? S_IFBLK : S_IFREG,
 			     .st_dev = t->dev, .st_ino = t->ino, .st_rdev = t->rdev };
 
-	return t->exists && same_file(&mine, st);
+	return t->exists && !t->remote && same_file(&mine, st);
 }
 
 int target_open(const char *path, enum target_role role, unsigned flags,
@@ -593,10 +601,46 @@ bad:
 	return r;
 }
 
+int target_open_remote(const char *spec, enum target_role role,
+		       unsigned connections, struct target **out, char *err,
+		       size_t errlen)
+{
+	struct target *t;
+	int r;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->fd = t->fd_buffered = -1;
+	t->role = role;
+	t->path = strdup(spec);
+	if (!t->path) {
+		r = -ENOMEM;
+		goto bad;
+	}
+	r = remote_open(spec, role == TARGET_DEST, connections, &t->remote, err,
+			errlen);
+	if (r < 0)
+		goto bad;
+	t->exists = true;
+	t->buffered = true;	/* no page cache of ours, nothing to align for */
+	t->size = remote_size(t->remote);
+	t->block_size = remote_block_size(t->remote);
+	t->zero_offload = remote_can_zero(t->remote);
+	resolve_backing(t);
+	*out = t;
+	return 0;
+
+bad:
+	target_close(t);
+	return r;
+}
+
 void target_close(struct target *t)
 {
 	if (!t)
 		return;
+	remote_close(t->remote);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->fd_buffered >= 0)
@@ -611,7 +655,7 @@ int target_prepare(struct target *t, uint64_t end, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (t->blockdev)
+	if (t->blockdev || t->remote)
 		return 0;
 	if (!t->exists) {
 		/*
@@ -688,7 +732,10 @@ char *target_object_line(const struct target *t)
 
 	if (!t->exists)
 		return NULL;
-	if (t->blockdev)
+	if (t->remote)
+		/* Nothing names an export's identity but its name and size. */
+		n = asprintf(&line, "nbd:%llu", (unsigned long long)t->size);
+	else if (t->blockdev)
 		n = asprintf(&line, "blk:%u:%u:%llu", major(t->rdev), minor(t->rdev),
 			     (unsigned long long)t->size);
 	else if (t->role == TARGET_SOURCE)
@@ -738,17 +785,83 @@ static const char *usage_words(const char *usage)
 	return NULL;
 }
 
+/*
+ * An export's signatures, where libblkid looks for them: its first and
+ * last MiB (superblocks, partition tables and their backups, RAID and
+ * volume labels at the end) read into a sparse memory file of the
+ * export's size, probed as a device would be.
+ */
+#define PROBE_SPAN (1u << 20)
+
+static int remote_copy_span(struct target *t, int image, void *buf, uint64_t off,
+			    size_t len)
+{
+	int r = remote_pread(t->remote, buf, len, off);
+
+	if (r < 0)
+		return r;
+	if (pwrite(image, buf, len, (off_t)off) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+static int remote_probe(struct target *t, blkid_probe *out, int *image_out)
+{
+	uint64_t size = t->size, head = size < PROBE_SPAN ? size : PROBE_SPAN;
+	uint64_t tail = size - head < PROBE_SPAN ? size - head : PROBE_SPAN;
+	void *buf = malloc(PROBE_SPAN);
+	int image = memfd_create("kcopy-probe", MFD_CLOEXEC), r;
+	blkid_probe pr = NULL;
+
+	if (!buf || image < 0) {
+		r = buf ? -errno : -ENOMEM;
+		goto bad;
+	}
+	if (ftruncate(image, (off_t)size) < 0) {
+		r = -errno;
+		goto bad;
+	}
+	r = remote_copy_span(t, image, buf, 0, head);
+	if (r == 0 && tail)
+		r = remote_copy_span(t, image, buf, size - tail, tail);
+	if (r < 0)
+		goto bad;
+	pr = blkid_new_probe();
+	if (!pr || blkid_probe_set_device(pr, image, 0, (blkid_loff_t)size) < 0) {
+		r = -ENOMEM;
+		goto bad;
+	}
+	free(buf);
+	*out = pr;
+	*image_out = image;
+	return 0;
+
+bad:
+	if (pr)
+		blkid_free_probe(pr);
+	if (image >= 0)
+		close(image);
+	free(buf);
+	return r;
+}
+
 int target_probe_signature(struct target *t, char *what, size_t whatlen)
 {
 	const char *type = NULL, *label = NULL, *usage = NULL;
-	blkid_probe pr;
-	int rc, r;
+	blkid_probe pr = NULL;
+	int rc, r, image = -1;
 
-	if (!t->blockdev)
+	if (!t->blockdev && !t->remote)
 		return 0;
-	pr = blkid_new_probe_from_filename(t->path);
-	if (!pr)
-		return errno ? -errno : -EIO;
+	if (t->remote) {
+		r = remote_probe(t, &pr, &image);
+		if (r < 0)
+			return r;
+	} else {
+		pr = blkid_new_probe_from_filename(t->path);
+		if (!pr)
+			return errno ? -errno : -EIO;
+	}
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
 					  BLKID_SUBLKS_LABEL | BLKID_SUBLKS_USAGE);
@@ -778,6 +891,8 @@ int target_probe_signature(struct target *t, char *what, size_t whatlen)
 			 label ? "')" : "");
 	}
 	blkid_free_probe(pr);
+	if (image >= 0)
+		close(image);
 	return r;
 }
 
@@ -794,6 +909,21 @@ int target_fd(const struct target *t)
 bool target_is_blockdev(const struct target *t)
 {
 	return t->blockdev;
+}
+
+bool target_is_remote(const struct target *t)
+{
+	return t->remote;
+}
+
+struct remote *target_remote(const struct target *t)
+{
+	return t->remote;
+}
+
+bool target_is_fixed_size(const struct target *t)
+{
+	return t->blockdev || t->remote;
 }
 
 bool target_exists(const struct target *t)
@@ -911,6 +1041,8 @@ int target_pwrite_tail(struct target *t, const void *buf, size_t len,
 
 int target_flush(struct target *t)
 {
+	if (t->remote)
+		return remote_flush(t->remote);
 	if (t->fd < 0)
 		return 0;
 	if (fdatasync(t->fd) < 0)
@@ -925,7 +1057,7 @@ int target_next_data(struct target *t, uint64_t offset, uint64_t *data,
 {
 	off_t d, h;
 
-	if (t->blockdev)
+	if (t->blockdev || t->remote)
 		return -EOPNOTSUPP;
 	d = lseek(t->fd, (off_t)offset, SEEK_DATA);
 	if (d < 0)

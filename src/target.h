@@ -56,6 +56,15 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 void target_close(struct target *t);
 
 /*
+ * An NBD export (remote.h) as a target: connected now, with up to
+ * @connections connections; a destination must be writable. Its size is
+ * fixed, as a block device's.
+ */
+int target_open_remote(const char *spec, enum target_role role,
+		       unsigned connections, struct target **out, char *err,
+		       size_t errlen);
+
+/*
  * For a destination file: create it if missing (0666 & ~umask) and extend
  * it to @end bytes if shorter. Never truncates. No-op for block devices.
  * target_unprepare() takes it back (removes what was created, truncates
@@ -77,6 +86,7 @@ enum target_backing_kind {
 	BACKING_FILE,		/* a regular file: dev, ino */
 	BACKING_DISK,		/* a block device with nothing known below: rdev */
 	BACKING_NEW,		/* a file to be created: its canonical path */
+	BACKING_REMOTE,		/* an NBD export: its URI or server command */
 };
 
 struct target_backing {
@@ -143,7 +153,11 @@ int target_probe_signature(struct target *t, char *what, size_t whatlen);
 const char *target_path(const struct target *t);
 int target_fd(const struct target *t);		/* O_DIRECT unless fell back */
 bool target_is_blockdev(const struct target *t);
-bool target_exists(const struct target *t);	/* false: file to create */
+bool target_exists(const struct target *t);
+bool target_is_remote(const struct target *t);
+struct remote *target_remote(const struct target *t);	/* or NULL */
+/* A block device or an export: never created or extended. */
+bool target_is_fixed_size(const struct target *t);	/* false: file to create */
 bool target_fell_back(const struct target *t);	/* O_DIRECT -> buffered */
 bool target_is_direct(const struct target *t);	/* fd is O_DIRECT */
 uint64_t target_size(const struct target *t);	/* current size in bytes */
