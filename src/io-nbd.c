@@ -149,6 +149,8 @@ static unsigned connections_total(const struct nbd_queue *nq)
 	return n;
 }
 
+static void nbd_describe(const struct io_dev *dev, struct io_dev_info *info);
+
 static int nbd_attach(struct io_queue *q, struct target *t, struct io_dev **out)
 {
 	struct nbd_queue *nq = to_nq(q);
@@ -169,6 +171,7 @@ static int nbd_attach(struct io_queue *q, struct target *t, struct io_dev **out)
 	d->remote = remote;
 	d->max_request = remote_max_request(remote);
 	d->base.queue = q;
+	nbd_describe((struct io_dev *)d, &d->base.info);
 	devs[nq->nr_devs++] = d;
 	r = reserve_fds(nq, connections_total(nq));
 	if (r < 0) {
@@ -372,9 +375,13 @@ static void issue(struct nbd_dev *d, struct io_request *req, struct nbd_handle *
 		cookie = libnbd->aio_flush(h, cb, 0);
 		break;
 	}
-	/* Not issued: libnbd will not call back. */
+	/*
+	 * Not issued: libnbd will not call back. On a connection that is
+	 * gone libnbd says EINVAL (wrong state); say what happened.
+	 */
 	if (cookie < 0)
-		command_over(req, libnbd_error());
+		command_over(req, libnbd->aio_is_dead(h) || libnbd->aio_is_closed(h) ?
+			     -ENOTCONN : libnbd_error());
 }
 
 static uint64_t piece_limit(const struct nbd_dev *d, enum io_op op)

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct remote {
 	unsigned block_size;
 	uint64_t max_request;
 	bool can_zero, can_fast_zero, can_flush, extents;
+	bool command;			/* a server started for the copy */
 };
 
 static const char *const uri_schemes[] = {
@@ -150,6 +152,15 @@ static int nbd_errno(void)
 	return e > 0 ? -e : -EIO;
 }
 
+/* A command that failed on @h: a lost connection is said as such. */
+static int remote_failure(struct nbd_handle *h)
+{
+	/* libnbd says EINVAL (wrong state) on a connection that is gone. */
+	if (libnbd->aio_is_dead(h) || libnbd->aio_is_closed(h))
+		return -ENOTCONN;
+	return nbd_errno();
+}
+
 /* One connection: to @uri, or by starting the server of @argv. */
 static struct nbd_handle *connect_handle(const char *uri, char **argv)
 {
@@ -175,6 +186,13 @@ static void read_limits(struct remote *r)
 	int64_t max = libnbd->get_block_size(h, LIBNBD_SIZE_MAXIMUM);
 
 	r->block_size = min > 0 && min <= 65536 ? (unsigned)min : 1;
+	/*
+	 * Addressed in 512-byte sectors, as files are (SPEC §1), where the
+	 * export is made of them: a failed range is then retried sector by
+	 * sector, not byte by byte.
+	 */
+	if (r->block_size < 512 && r->size % 512 == 0)
+		r->block_size = 512;
 	r->max_request = max > 0 && max < REMOTE_REQUEST_CAP ? (uint64_t)max :
 							      REMOTE_REQUEST_CAP;
 	r->max_request -= r->max_request % r->block_size;
@@ -234,6 +252,7 @@ int remote_open(const char *spec, bool writable, unsigned connections,
 			goto bad;
 		}
 	}
+	r->command = cmd;
 	r->h[0] = connect_handle(cmd ? NULL : spec, cmd ? cmd->lines[0].argv : NULL);
 	if (!r->h[0]) {
 		ret = fail(err, errlen, nbd_errno(), spec, "cannot connect",
@@ -271,8 +290,15 @@ void remote_close(struct remote *r)
 	if (!r)
 		return;
 	for (i = 0; i < r->nr; i++) {
-		/* NBD_CMD_DISC: a server we started then finishes and exits. */
+		/* NBD_CMD_DISC, once the commands in flight are back. */
 		libnbd->shutdown(r->h[i], 0);
+		/*
+		 * A server started for the copy may go on listening (nbdkit
+		 * does); nbd_close() waits for it to exit. SIGTERM is a clean
+		 * end for both nbdkit and qemu-nbd (what was flushed stays).
+		 */
+		if (r->command && i == 0)
+			libnbd->kill_subprocess(r->h[i], SIGTERM);
 		libnbd->close(r->h[i]);
 	}
 	free(r->name);
@@ -336,7 +362,7 @@ int remote_pread(struct remote *r, void *buf, size_t len, uint64_t offset)
 	while (done < len) {
 		n = len - done < r->max_request ? len - done : (size_t)r->max_request;
 		if (libnbd->pread(r->h[0], (char *)buf + done, n, offset + done, 0) < 0)
-			return nbd_errno();
+			return remote_failure(r->h[0]);
 		done += n;
 	}
 	return 0;
@@ -351,6 +377,6 @@ int remote_flush(struct remote *r)
 		return 0;
 	for (i = 0; i < r->nr; i++)
 		if (libnbd->flush(r->h[i], 0) < 0 && !ret)
-			ret = nbd_errno();
+			ret = remote_failure(r->h[i]);
 	return ret;
 }

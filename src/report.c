@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remote.h"
 #include "report.h"
 #include "size.h"
 
@@ -85,7 +86,8 @@ static void human_error(FILE *f, const char *indent, const struct report_job *j,
 		fprintf(f, "%swrite error: dest %d %s", indent, e->region, path);
 	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s%s\n",
 		e->offset, e->offset + e->length - 1, e->length,
-		e->flush ? "fdatasync: " : "", strerror_text(e->error));
+		!e->flush ? "" : remote_is_spec(path) ? "NBD_CMD_FLUSH: " : "fdatasync: ",
+		strerror_text(e->error));
 }
 
 /* " by ..." for a job that wrote zeros, "" for one that did not. */
