@@ -13,6 +13,8 @@
                                       job_runtime, in seconds
     lib.py helpdefaults               read `kcopy --help` on stdin, print the
                                       default sub-job size and sub-jobs
+    lib.py helpdefault OPTION         read `kcopy --help` on stdin, print the
+                                      default of --OPTION (nothing if none)
     lib.py sparsegen SIZE PCT SEED SPARSE FULL
                                       write the sparse section's sources: PCT%
                                       of SIZE random data in extents of 64K-4M
@@ -151,6 +153,14 @@ def cmd_helpdefaults(args):
     m1 = re.search(r"--sub-job-size=\S+\s+.*?\(default\s+([0-9]+[KMG]?)\)", text, re.S)
     m2 = re.search(r"--sub-jobs=\S+\s+.*?\(default\s+([0-9]+)\)", text, re.S)
     print(m1.group(1) if m1 else "512K", m2.group(1) if m2 else "8")
+
+
+def cmd_helpdefault(args):
+    text = sys.stdin.read()
+    m = re.search(r"--%s(?:=\S+)?\s+.*?\(default:?\s+([^)\s]+)\)" % re.escape(args[0]),
+                  text, re.S)
+    if m:
+        print(m.group(1))
 
 
 def sparse_layout(size, pct, seed):
@@ -370,22 +380,31 @@ def cmd_report(args):
     header = ["test", "tool", "median s", "min–max s", "MB/s", "user s", "sys s",
               "peak RSS MiB", "vs fio", "vs best peer"]
     right = [False, False, True, True, True, True, True, True, True, True]
+    # With NBD rows, a column for the ratio to nbdcopy, their targets' peer.
+    nbdcol = any(t.startswith("nbd ") for t in tests)
+    if nbdcol:
+        header.append("vs nbdcopy")
+        right.append(True)
     table = []
     info = {}
     for test, tools in tests.items():
         fio = next((g for g in tools.values() if kind(g["key"]) == "fio"), None)
         peers = [g for g in tools.values() if kind(g["key"]) == "peer"]
         best = min(peers, key=lambda g: g["med"]) if peers else None
+        nbdcopy = tools.get("nbdcopy")
         info[test] = dict(tools=tools, fio=fio, best=best)
         first = True
         for g in tools.values():
             mbs = g["bytes"] / g["med"] / 1e6 if g["med"] > 0 else float("inf")
-            table.append([test if first else "", g["tool"] + ("" if g["n"] > 1 else " (1 run)"),
-                          "%.3f" % g["med"], "%.3f–%.3f" % (g["min"], g["max"]),
-                          "%.0f" % mbs, "%.2f" % g["user"], "%.2f" % g["sys"],
-                          "%.1f" % (g["rss"] / 1024.0),
-                          fr(ratio(g["med"], fio["med"] if fio else None)),
-                          fr(ratio(g["med"], best["med"] if best else None))])
+            row = [test if first else "", g["tool"] + ("" if g["n"] > 1 else " (1 run)"),
+                   "%.3f" % g["med"], "%.3f–%.3f" % (g["min"], g["max"]),
+                   "%.0f" % mbs, "%.2f" % g["user"], "%.2f" % g["sys"],
+                   "%.1f" % (g["rss"] / 1024.0),
+                   fr(ratio(g["med"], fio["med"] if fio else None)),
+                   fr(ratio(g["med"], best["med"] if best else None))]
+            if nbdcol:
+                row.append(fr(ratio(g["med"], nbdcopy["med"] if nbdcopy else None)))
+            table.append(row)
             first = False
         for text in notes.get(test, []):
             table.append(text)
@@ -434,6 +453,25 @@ def cmd_report(args):
                                     "%s: kcopy CPU/GiB ≤ 1.5× %s" % (test, dd["tool"]),
                                     "%.3f vs %.3f s/GiB (below time's 10 ms resolution)"
                                     % (kc, dc)))
+        m = re.match(r"nbd \S+ 1->(\d+)$", test)
+        if m and k:
+            n = int(m.group(1))
+            nc = it["tools"].get("nbdcopy")
+            if n == 1:
+                target("%s: kcopy ≤ 0.9× nbdcopy" % test,
+                       ratio(k["med"], nc["med"] if nc else None), 0.9, "")
+            else:
+                target("%s: kcopy ≤ 0.35× %d× nbdcopy" % (test, n),
+                       ratio(k["med"], nc["med"] if nc else None), 0.35, "")
+        # kcopy --connections=N rows (extra conn=N): the fastest, and each
+        # against it.
+        conns = [g for g in it["tools"].values() if g["extra"].startswith("conn=")]
+        if conns:
+            b = min(conns, key=lambda g: g["med"])
+            targets.append(("INFO", "%s: fastest --connections=%s" % (test, b["extra"][5:]),
+                            "(%.3f s); median over the fastest: %s" % (
+                                b["med"], ", ".join("%s: %.2f" % (g["extra"][5:], g["med"] / b["med"])
+                                                   for g in conns))))
         if test.startswith("sparse ") and k:
             b = it["best"]
             target("%s: kcopy ≤ 0.9× best peer" % test, ratio(k["med"], b["med"] if b else None),
@@ -529,7 +567,7 @@ def main():
     if len(sys.argv) < 2:
         die("usage: lib.py COMMAND ARGS...")
     cmds = dict(stamp=cmd_stamp, zcheck=cmd_zcheck, fcmp=cmd_fcmp, fiotime=cmd_fiotime,
-                helpdefaults=cmd_helpdefaults, sparsegen=cmd_sparsegen, kcjson=cmd_kcjson,
+                helpdefaults=cmd_helpdefaults, helpdefault=cmd_helpdefault, sparsegen=cmd_sparsegen, kcjson=cmd_kcjson,
                 kcseconds=cmd_kcseconds,
                 report=cmd_report, sweep=cmd_sweep)
     f = cmds.get(sys.argv[1])

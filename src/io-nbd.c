@@ -326,13 +326,6 @@ static int command_done(void *user_data, int *error)
 	return 1;	/* libnbd retires the command */
 }
 
-static int libnbd_error(void)
-{
-	int e = libnbd->get_errno();
-
-	return e > 0 ? -e : -EIO;
-}
-
 /* The next live connection, in turn; a dead one only when all are. */
 static struct nbd_handle *next_handle(struct nbd_dev *d)
 {
@@ -375,13 +368,9 @@ static void issue(struct nbd_dev *d, struct io_request *req, struct nbd_handle *
 		cookie = libnbd->aio_flush(h, cb, 0);
 		break;
 	}
-	/*
-	 * Not issued: libnbd will not call back. On a connection that is
-	 * gone libnbd says EINVAL (wrong state); say what happened.
-	 */
+	/* Not issued: libnbd will not call back. */
 	if (cookie < 0)
-		command_over(req, libnbd->aio_is_dead(h) || libnbd->aio_is_closed(h) ?
-			     -ENOTCONN : libnbd_error());
+		command_over(req, remote_failure(h));
 }
 
 static uint64_t piece_limit(const struct nbd_dev *d, enum io_op op)

@@ -152,8 +152,7 @@ static int nbd_errno(void)
 	return e > 0 ? -e : -EIO;
 }
 
-/* A command that failed on @h: a lost connection is said as such. */
-static int remote_failure(struct nbd_handle *h)
+int remote_failure(struct nbd_handle *h)
 {
 	/* libnbd says EINVAL (wrong state) on a connection that is gone. */
 	if (libnbd->aio_is_dead(h) || libnbd->aio_is_closed(h))

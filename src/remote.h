@@ -65,6 +65,12 @@ int remote_pread(struct remote *r, void *buf, size_t len, uint64_t offset);
 /* Flush every connection (NBD_CMD_FLUSH): 0 or the first -errno. */
 int remote_flush(struct remote *r);
 
+/*
+ * The -errno of a call that failed on @h: -ENOTCONN when the connection
+ * is gone, else libnbd's errno (-EIO when it has none).
+ */
+int remote_failure(struct nbd_handle *h);
+
 /* libnbd's last error on this thread, for a message. */
 const char *remote_error(void);
 
