@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "region.h"
+#include "remote.h"
 #include "unit.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -149,6 +150,43 @@ static void test_errors(void)
 	}
 }
 
+/* NBD URIs: the ':' of a port is never a suffix; commands are all path. */
+static void test_nbd(void)
+{
+	OFF("nbd://host:10809/exp:4096", "nbd://host:10809/exp", 4096);
+	OFF("nbd://host:10809/:1M", "nbd://host:10809/", MiB);
+	LEN("nbd+unix:///?socket=/tmp/s.sock:1M+4M",
+	       "nbd+unix:///?socket=/tmp/s.sock", MiB, 4 * MiB);
+	LEN("nbds://h/e:+1G", "nbds://h/e", 0, GiB);
+	PATH("nbd://host:10809/", NULL);
+	PATH("nbd+unix:///e?socket=/tmp/a:b", NULL);
+	FAIL("nbd://host:10809", -EDESTADDRREQ);
+	FAIL("nbd://host", -EDESTADDRREQ);
+	FAIL("nbds+unix://", -EDESTADDRREQ);
+	PATH("[ qemu-nbd -f qcow2 a:1 ]", NULL);
+	PATH("[ nbdkit memory 1G ]", NULL);
+}
+
+/* A server command travels as one word and comes back the same. */
+static void test_command_join(void)
+{
+	char *w1[] = { "qemu-nbd", "-f", "qcow2", "my disk.qcow2" };
+	char *w2[] = { "nbdkit", "sh", "-", "it's" };
+	char *s;
+
+	s = remote_command_join(w1, 4);
+	CHECK_STR(s, "[ qemu-nbd -f qcow2 'my disk.qcow2' ]");
+	CHECK(s && remote_is_spec(s) && !remote_is_uri(s));
+	free(s);
+	s = remote_command_join(w2, 4);
+	CHECK_STR(s, "[ nbdkit sh - 'it'\\''s' ]");
+	free(s);
+	CHECK(remote_is_uri("nbd+unix:///?socket=/s"));
+	CHECK(!remote_is_spec("nbd:/x"));
+	CHECK(!remote_is_spec("[ ]x"));
+	CHECK(!remote_is_spec("/dev/sda"));
+}
+
 static void test_overlap(void)
 {
 	const uint64_t M = UINT64_MAX;
@@ -196,6 +234,8 @@ static void test_overlap(void)
 
 int main(void)
 {
+	test_nbd();
+	test_command_join();
 	test_suffix_forms();
 	test_no_suffix();
 	test_colons();
