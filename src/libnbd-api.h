@@ -25,7 +25,8 @@
 	X(shutdown) X(pread) X(flush) X(block_status) X(aio_pread) \
 	X(aio_pwrite) X(aio_zero) X(aio_flush) X(aio_get_fd) \
 	X(aio_get_direction) X(aio_notify_read) X(aio_notify_write) \
-	X(aio_is_dead) X(aio_is_closed) X(kill_subprocess)
+	X(aio_is_dead) X(aio_is_closed) X(kill_subprocess) \
+	X(set_uri_allow_local_file)
 
 struct libnbd_api {
 #define LIBNBD_MEMBER(name) __typeof__(nbd_##name) *name;

@@ -168,7 +168,12 @@ static struct nbd_handle *connect_handle(const char *uri, char **argv)
 	if (!h)
 		return NULL;
 	/* Block status for sparse sources; a server without it says no. */
+	/*
+	 * The URI is the user's own argument: its tls-psk-file= or
+	 * tls-certificates= may name local files, as with nbdcopy.
+	 */
 	if (libnbd->add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
+	    libnbd->set_uri_allow_local_file(h, true) < 0 ||
 	    (uri ? libnbd->connect_uri(h, uri) :
 		   libnbd->connect_systemd_socket_activation(h, argv)) < 0) {
 		/* Keep the reason: libnbd->close() does not touch it. */
