@@ -5,9 +5,16 @@
  * each failed range), and what of the job is done. What is done is a
  * range set (ranges.h), the same kind the resume map keeps.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "kcopyd-internal.h"
+
+bool kc_error_is_lost(int error)
+{
+	return error == ENOTCONN || error == ESHUTDOWN || error == ECONNRESET ||
+	       error == EPIPE;
+}
 
 void record_error(struct kc_job *job, int region, uint64_t offset,
 		  uint64_t length, int error)
@@ -20,7 +27,13 @@ void record_error(struct kc_job *job, int region, uint64_t offset,
 		job->read_err = 1;
 	else if (region < KC_MAX_DESTS)
 		job->write_err |= 1ul << region;
-	if (!(job->flags & KC_IGNORE_ERROR) && job->kind != JOB_FLUSH) {
+	if (region != KC_REGION_SOURCE && kc_error_is_lost(error) &&
+	    job->kind != JOB_FLUSH)
+		job->lost |= 1ul << region;
+	/* A lost destination stops only itself, until all are lost. */
+	if (!(job->flags & KC_IGNORE_ERROR) && job->kind != JOB_FLUSH &&
+	    (region == KC_REGION_SOURCE || !kc_error_is_lost(error) ||
+	     job->lost == (1ul << job->num_dests) - 1)) {
 		job->split.stop = true;
 		job->split.stop_offset = min_u64(job->split.stop_offset, offset - rg->offset);
 	}

@@ -140,6 +140,12 @@ struct kc_job {
 	/* What happened (kcopyd-book.c). */
 	int read_err;
 	unsigned long write_err;
+	/*
+	 * Destinations whose storage is gone (kc_error_is_lost): their
+	 * chunks fail whole, without a block-by-block retry, and the job
+	 * goes on for the others even without KC_IGNORE_ERROR.
+	 */
+	unsigned long lost;
 	struct kc_error_range *errors;
 	size_t nr_errors, errors_cap;
 	struct range_set done;		/* relative ranges done everywhere */

@@ -73,10 +73,35 @@ static void retry_done(struct sub_job *sub)
 	phase_done(sub);
 }
 
+/*
+ * A destination that is gone fails the chunk whole: a retry block by
+ * block would only meet the same error once per block.
+ */
+static void fail_lost(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	const struct kc_io_region *rg;
+	unsigned d;
+	int error;
+
+	for (d = 0; d < job->num_dests; d++) {
+		if (!(sub->retry.mask & (1ul << d)))
+			continue;
+		error = chunk_error(sub, (int)d);
+		if (!(job->lost & (1ul << d)) && !kc_error_is_lost(error))
+			continue;
+		rg = job_region(job, (int)d);
+		record_error(job, (int)d, rg->offset + sub->offset,
+			     write_length(sub, d), error);
+		sub->retry.mask &= ~(1ul << d);
+	}
+}
+
 bool retry_next_region(struct sub_job *sub)
 {
 	unsigned d;
 
+	fail_lost(sub);
 	if (!sub->retry.mask)
 		return false;
 	if (sub->job->kc->stopping) {

@@ -293,14 +293,17 @@ void remote_close(struct remote *r)
 
 	if (!r)
 		return;
-	for (i = 0; i < r->nr; i++) {
-		/* NBD_CMD_DISC, once the commands in flight are back. */
+	/* NBD_CMD_DISC, once the commands in flight are back. */
+	for (i = 0; i < r->nr; i++)
 		libnbd->shutdown(r->h[i], 0);
-		/*
-		 * A server started for the copy may go on listening (nbdkit
-		 * does); nbd_close() waits for it to exit. SIGTERM is a clean
-		 * end for both nbdkit and qemu-nbd (what was flushed stays).
-		 */
+	/*
+	 * The first connection last: for a server started for the copy,
+	 * nbd_close() of it waits for the server to exit, which a server
+	 * does only once every connection is gone. It may go on listening
+	 * (nbdkit does): SIGTERM is a clean end for nbdkit and qemu-nbd
+	 * both (what was flushed stays).
+	 */
+	for (i = r->nr; i-- > 0;) {
 		if (r->command && i == 0)
 			libnbd->kill_subprocess(r->h[i], SIGTERM);
 		libnbd->close(r->h[i]);
