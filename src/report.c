@@ -57,9 +57,9 @@ static const char *strerror_text(int error)
 		return "data differs (verify)";
 	if (error == KC_ESHRANK)
 		return "the source shrank: it ends before this range";
-	if (kc_error_is_lost(error))
-		return error == ENOTCONN ? "the connection to the server was lost" :
-		       strerror(error);
+	if (error == ENOTCONN)
+		return "the connection to the server was lost (Transport endpoint "
+		       "is not connected)";
 	return strerror(error);
 }
 
