@@ -326,12 +326,17 @@ static int command_done(void *user_data, int *error)
 	return 1;	/* libnbd retires the command */
 }
 
-/* The next live connection, in turn; a dead one only when all are. */
+/*
+ * The next live connection, in turn; a dead one only when all are (NULL
+ * only for an endpoint without any, which remote_open() never makes).
+ */
 static struct nbd_handle *next_handle(struct nbd_dev *d)
 {
 	unsigned n = remote_connections(d->remote), i;
 	struct nbd_handle *h;
 
+	if (!n)
+		return NULL;
 	for (i = 0; i < n; i++) {
 		h = remote_handle(d->remote, d->next++ % n);
 		if (!libnbd->aio_is_dead(h) && !libnbd->aio_is_closed(h))
@@ -349,6 +354,10 @@ static void issue(struct nbd_dev *d, struct io_request *req, struct nbd_handle *
 	int64_t cookie = -1;
 
 	req_state(req)->pending++;
+	if (!h) {
+		command_over(req, -ENOTCONN);
+		return;
+	}
 	switch (req->op) {
 	case IO_READ:
 		cookie = libnbd->aio_pread(h, buf, len, offset, cb, 0);

@@ -174,6 +174,8 @@ static unsigned gather_fds(struct io_set *set)
 		set->fds = fds;
 		set->fds_cap = need;
 	}
+	if (!set->fds)
+		return 0;
 	/* Slot 0 is the local queue's (a negative fd is not polled). */
 	set->fds[0] = (struct pollfd) { .fd = fd, .events = POLLIN };
 	return need;

@@ -855,8 +855,8 @@ int target_probe_signature(struct target *t, char *what, size_t whatlen)
 		return 0;
 	if (t->remote) {
 		r = remote_probe(t, &pr, &image);
-		if (r < 0)
-			return r;
+		if (r < 0 || !pr)
+			return r < 0 ? r : -EIO;
 	} else {
 		pr = blkid_new_probe_from_filename(t->path);
 		if (!pr)
