@@ -61,6 +61,10 @@ _kcopy()
 		--io=)
 			mapfile -t COMPREPLY < <(compgen -W "aio uring" -- "$val")
 			;;
+		--connections=)
+			# connections per NBD export, 1 to 16
+			mapfile -t COMPREPLY < <(compgen -W "1 2 4 8 16" -- "$val")
+			;;
 		--map=|--job-file=)
 			_kcopy_files "$val"
 			;;

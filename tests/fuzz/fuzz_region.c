@@ -29,6 +29,35 @@
 
 typedef unsigned __int128 u128;
 
+/* An NBD URI (remote.h), by its scheme. */
+static bool ref_uri(const char *s)
+{
+	static const char *const schemes[] = {
+		"nbd://", "nbds://", "nbd+unix://", "nbds+unix://",
+		"nbd+vsock://", "nbds+vsock://",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (!strncmp(s, schemes[i], strlen(schemes[i])))
+			return true;
+	return false;
+}
+
+/* Where a URI's path starts: the first '/' after "://"; NULL if none. */
+static const char *ref_uri_path(const char *s)
+{
+	return ref_uri(s) ? strchr(strstr(s, "://") + 3, '/') : NULL;
+}
+
+/* "[ ... ]": a server command, all path. */
+static bool ref_command(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 4 && !strncmp(s, "[ ", 2) && !strcmp(s + n - 2, " ]");
+}
+
 /* The suffix after a ':' as region.h reads it: OFFSET, OFFSET+LENGTH, +LENGTH. */
 static bool ref_suffix(const char *s, uint64_t *off, uint64_t *len,
 		       bool *has_len)
@@ -126,11 +155,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	n = strlen(arg);
 	colon = strrchr(arg, ':');
+	/* An NBD URI's suffix starts after its path does; a command has none. */
+	if (ref_command(arg) || (colon && ref_uri_path(arg) && colon < ref_uri_path(arg)))
+		colon = NULL;
 	split = colon && ref_suffix(colon + 1, &off, &len, &has_len);
 
 	memset(&r, 0xa5, sizeof(r));
 	ret = region_parse(arg, &r);
-	PROPERTY(ret == 0 || ret == -EINVAL || ret == -ENOMEM);
+	PROPERTY(ret == 0 || ret == -EINVAL || ret == -ENOMEM ||
+		 ret == -EDESTADDRREQ);
+	/* exactly the URIs without a path part */
+	PROPERTY((ret == -EDESTADDRREQ) == (ref_uri(arg) && !ref_uri_path(arg)));
+	if (ret == -EDESTADDRREQ) {
+		PROPERTY(!r.path && !r.bad_suffix);
+		free(arg);
+		return 0;
+	}
 	if (ret) {
 		/* zeroed, so that region_spec_free() is harmless */
 		PROPERTY(!r.path && !r.bad_suffix && !r.offset && !r.length &&
