@@ -136,8 +136,10 @@ EOF
 	assert_same_range "$S" 16M "$D2" 0 16M
 	v2=$(speed --job-file="$SCRATCH/jobs")
 	# 32 MiB at 16 MiB/s in all: about 2 s, not 1 s (a bucket per job would
-	# let the aggregate reach 32 MiB/s, over the cap)
-	assert_rate "$rate" $((16 * MiB)) "$(min "$v1" "$v2")" 4 0.9
+	# let the aggregate reach 32 MiB/s, over the cap). The lower bound is
+	# 0.8: the run's seconds end with the flush of two loop devices, which
+	# a busy host disk once stretched by 0.3 s (0.86 x the cap, under ASan).
+	assert_rate "$rate" $((16 * MiB)) "$(min "$v1" "$v2")" 4 0.8
 }
 
 @test "--rate caps a zero job too" {
