@@ -6,7 +6,7 @@
  *
  * The devices are targets opened by remote.c (one or more connections
  * each). A request goes out as one or more NBD commands, never larger
- * than the server takes in one (remote_max_request) and spread over the
+ * than the server takes in one (remote_info: max_request) and spread over the
  * connections in turn; it comes back when all of its commands have, with
  * the first error. libnbd completes commands inside nbd_aio_notify_*,
  * called from io_reap() when poll(2) says a connection's socket is ready
@@ -58,7 +58,6 @@ struct nbd_dev {
 	struct nbd_queue *q;
 	struct remote *remote;
 	unsigned next;			/* connection for the next command */
-	uint64_t max_request;
 	/* Block status of [ext_start, ext[nr_ext - 1].end), for next_data. */
 	uint64_t ext_start;
 	struct extent *ext;
@@ -169,7 +168,6 @@ static int nbd_attach(struct io_queue *q, struct target *t, struct io_dev **out)
 		return -ENOMEM;
 	d->q = nq;
 	d->remote = remote;
-	d->max_request = remote_max_request(remote);
 	d->base.queue = q;
 	nbd_describe((struct io_dev *)d, &d->base.info);
 	devs[nq->nr_devs++] = d;
@@ -200,15 +198,16 @@ static void nbd_detach(struct io_dev *dev)
 
 static void nbd_describe(const struct io_dev *dev, struct io_dev_info *info)
 {
-	const struct nbd_dev *d = (const struct nbd_dev *)dev;
+	const struct remote_info *ri =
+		remote_info(((const struct nbd_dev *)dev)->remote);
 
 	*info = (struct io_dev_info) {
-		.size = remote_size(d->remote),
-		.block_size = remote_block_size(d->remote),
-		.can_zero = remote_can_zero(d->remote),
+		.size = ri->size,
+		.block_size = ri->block_size,
+		.can_zero = ri->can_zero,
 		/* Without NBD_CMD_FLAG_NO_HOLE the server may punch. */
-		.can_deallocate = remote_can_zero(d->remote),
-		.extents = remote_has_extents(d->remote),
+		.can_deallocate = ri->can_zero,
+		.extents = ri->extents,
 	};
 }
 
@@ -248,7 +247,7 @@ static int extent_seen(void *user_data, const char *context, uint64_t offset,
 /* Block status from @offset on, into the cache. */
 static int load_extents(struct nbd_dev *d, uint64_t offset)
 {
-	uint64_t size = remote_size(d->remote);
+	uint64_t size = d->base.info.size;
 	uint64_t count = size - offset < EXTENTS_SPAN ? size - offset : EXTENTS_SPAN;
 	nbd_extent_callback cb = { .callback = extent_seen, .user_data = d };
 
@@ -274,7 +273,7 @@ static int nbd_next_data(struct io_dev *dev, uint64_t offset, uint64_t *data,
 			 uint64_t *hole)
 {
 	struct nbd_dev *d = (struct nbd_dev *)dev;
-	uint64_t size = remote_size(d->remote), start;
+	uint64_t size = d->base.info.size, start;
 	size_t i;
 	int r;
 
@@ -369,7 +368,7 @@ static void issue(struct nbd_dev *d, struct io_request *req, struct nbd_handle *
 		if (!(req->flags & IO_ZERO_DEALLOCATE))
 			flags |= LIBNBD_CMD_FLAG_NO_HOLE;
 		/* Refused when it would be slow: the engine writes zeros. */
-		if (remote_can_fast_zero(d->remote))
+		if (remote_info(d->remote)->can_fast_zero)
 			flags |= LIBNBD_CMD_FLAG_FAST_ZERO;
 		cookie = libnbd->aio_zero(h, len, offset, cb, flags);
 		break;
@@ -384,8 +383,9 @@ static void issue(struct nbd_dev *d, struct io_request *req, struct nbd_handle *
 
 static uint64_t piece_limit(const struct nbd_dev *d, enum io_op op)
 {
-	return op == IO_ZERO ? ZERO_PIECE - ZERO_PIECE % d->max_request :
-			       d->max_request;
+	uint64_t max = remote_info(d->remote)->max_request;
+
+	return op == IO_ZERO ? ZERO_PIECE - ZERO_PIECE % max : max;
 }
 
 static void start_request(struct nbd_queue *nq, struct io_request *req)
@@ -397,11 +397,11 @@ static void start_request(struct nbd_queue *nq, struct io_request *req)
 
 	st->pending = 1;	/* held until every command is out */
 	st->error = 0;
-	if (req->op == IO_ZERO && !remote_can_zero(d->remote)) {
+	if (req->op == IO_ZERO && !d->base.info.can_zero) {
 		st->error = -IO_ENOZERO;
 	} else if (req->op == IO_FLUSH) {
 		/* Every connection: multi-conn or not, nothing is left out. */
-		for (i = 0; remote_can_flush(d->remote) &&
+		for (i = 0; remote_info(d->remote)->can_flush &&
 			    i < remote_connections(d->remote); i++)
 			issue(d, req, remote_handle(d->remote, i), NULL, 0, 0);
 	} else {

@@ -151,7 +151,9 @@ static int collect(struct io_set *set, struct io_request **done, unsigned max)
 
 	if (n < 0)
 		return n;
-	m = io_reap(set->remote, 0, done + n, max - (unsigned)n);
+	/* An idle NBD queue has nothing to give: no poll for it. */
+	m = io_busy(set->remote) ? io_reap(set->remote, 0, done + n,
+					     max - (unsigned)n) : 0;
 	return m < 0 ? m : n + m;
 }
 

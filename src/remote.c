@@ -24,10 +24,7 @@ struct remote {
 	char *name;			/* the spec as given */
 	unsigned nr;			/* connections */
 	struct nbd_handle *h[REMOTE_MAX_CONNECTIONS];
-	uint64_t size;
-	unsigned block_size;
-	uint64_t max_request;
-	bool can_zero, can_fast_zero, can_flush, extents;
+	struct remote_info info;
 	bool command;			/* a server started for the copy */
 };
 
@@ -189,21 +186,21 @@ static void read_limits(struct remote *r)
 	int64_t min = libnbd->get_block_size(h, LIBNBD_SIZE_MINIMUM);
 	int64_t max = libnbd->get_block_size(h, LIBNBD_SIZE_MAXIMUM);
 
-	r->block_size = min > 0 && min <= 65536 ? (unsigned)min : 1;
+	r->info.block_size = min > 0 && min <= 65536 ? (unsigned)min : 1;
 	/*
 	 * Addressed in 512-byte sectors, as files are (SPEC §1), where the
 	 * export is made of them: a failed range is then retried sector by
 	 * sector, not byte by byte.
 	 */
-	if (r->block_size < 512 && r->size % 512 == 0)
-		r->block_size = 512;
-	r->max_request = max > 0 && max < REMOTE_REQUEST_CAP ? (uint64_t)max :
+	if (r->info.block_size < 512 && r->info.size % 512 == 0)
+		r->info.block_size = 512;
+	r->info.max_request = max > 0 && max < REMOTE_REQUEST_CAP ? (uint64_t)max :
 							      REMOTE_REQUEST_CAP;
-	r->max_request -= r->max_request % r->block_size;
-	r->can_zero = libnbd->can_zero(h) == 1;
-	r->can_fast_zero = libnbd->can_fast_zero(h) == 1;
-	r->can_flush = libnbd->can_flush(h) == 1;
-	r->extents = libnbd->can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
+	r->info.max_request -= r->info.max_request % r->info.block_size;
+	r->info.can_zero = libnbd->can_zero(h) == 1;
+	r->info.can_fast_zero = libnbd->can_fast_zero(h) == 1;
+	r->info.can_flush = libnbd->can_flush(h) == 1;
+	r->info.extents = libnbd->can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
 }
 
 /* More connections to the same server: only where it says that is safe. */
@@ -270,7 +267,7 @@ int remote_open(const char *spec, bool writable, unsigned connections,
 			   remote_error());
 		goto bad;
 	}
-	r->size = (uint64_t)size;
+	r->info.size = (uint64_t)size;
 	if (writable && libnbd->is_read_only(r->h[0]) == 1) {
 		ret = fail(err, errlen, -EROFS, spec, "the export is read-only", NULL);
 		goto bad;
@@ -317,39 +314,9 @@ const char *remote_name(const struct remote *r)
 	return r->name;
 }
 
-uint64_t remote_size(const struct remote *r)
+const struct remote_info *remote_info(const struct remote *r)
 {
-	return r->size;
-}
-
-unsigned remote_block_size(const struct remote *r)
-{
-	return r->block_size;
-}
-
-uint64_t remote_max_request(const struct remote *r)
-{
-	return r->max_request;
-}
-
-bool remote_can_zero(const struct remote *r)
-{
-	return r->can_zero;
-}
-
-bool remote_can_fast_zero(const struct remote *r)
-{
-	return r->can_fast_zero;
-}
-
-bool remote_can_flush(const struct remote *r)
-{
-	return r->can_flush;
-}
-
-bool remote_has_extents(const struct remote *r)
-{
-	return r->extents;
+	return &r->info;
 }
 
 unsigned remote_connections(const struct remote *r)
@@ -367,7 +334,7 @@ int remote_pread(struct remote *r, void *buf, size_t len, uint64_t offset)
 	size_t done = 0, n;
 
 	while (done < len) {
-		n = len - done < r->max_request ? len - done : (size_t)r->max_request;
+		n = len - done < r->info.max_request ? len - done : (size_t)r->info.max_request;
 		if (libnbd->pread(r->h[0], (char *)buf + done, n, offset + done, 0) < 0)
 			return remote_failure(r->h[0]);
 		done += n;
@@ -380,7 +347,7 @@ int remote_flush(struct remote *r)
 	unsigned i;
 	int ret = 0;
 
-	if (!r->can_flush)
+	if (!r->info.can_flush)
 		return 0;
 	for (i = 0; i < r->nr; i++)
 		if (libnbd->flush(r->h[i], 0) < 0 && !ret)

@@ -46,16 +46,21 @@ int remote_open(const char *spec, bool writable, unsigned connections,
 		struct remote **out, char *err, size_t errlen);
 void remote_close(struct remote *r);
 
+/* What the server said of the export, at open. */
+struct remote_info {
+	uint64_t size;
+	/*
+	 * The server's minimum block size (1 when it says nothing), raised
+	 * to 512 where the export is made of 512-byte sectors.
+	 */
+	unsigned block_size;
+	uint64_t max_request;	/* bytes in one command (capped for libnbd) */
+	bool can_zero, can_fast_zero, can_flush;
+	bool extents;		/* base:allocation block status */
+};
+
 const char *remote_name(const struct remote *r);
-uint64_t remote_size(const struct remote *r);
-/* The server's minimum block size (1 when it says nothing). */
-unsigned remote_block_size(const struct remote *r);
-/* The server's maximum request size (capped for libnbd and the servers). */
-uint64_t remote_max_request(const struct remote *r);
-bool remote_can_zero(const struct remote *r);
-bool remote_can_fast_zero(const struct remote *r);
-bool remote_can_flush(const struct remote *r);
-bool remote_has_extents(const struct remote *r);	/* base:allocation */
+const struct remote_info *remote_info(const struct remote *r);
 
 unsigned remote_connections(const struct remote *r);
 struct nbd_handle *remote_handle(const struct remote *r, unsigned i);

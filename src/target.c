@@ -624,9 +624,9 @@ int target_open_remote(const char *spec, enum target_role role,
 		goto bad;
 	t->exists = true;
 	t->buffered = true;	/* no page cache of ours, nothing to align for */
-	t->size = remote_size(t->remote);
-	t->block_size = remote_block_size(t->remote);
-	t->zero_offload = remote_can_zero(t->remote);
+	t->size = remote_info(t->remote)->size;
+	t->block_size = remote_info(t->remote)->block_size;
+	t->zero_offload = remote_info(t->remote)->can_zero;
 	resolve_backing(t);
 	*out = t;
 	return 0;

@@ -47,16 +47,6 @@ faulty_dst() {
 	mount_faultfs "$_e_var" "$SCRATCH/$_e_name.img" --name="$_e_name" "$@"
 }
 
-# zero_range FILE OFF LEN / patch_range FILE FROM OFF LEN (FROM's bytes there)
-zero_range() {
-	dd if=/dev/zero of="$1" bs=64K seek="$2" count="$3" oflag=seek_bytes \
-		iflag=count_bytes conv=notrunc status=none || fail "zero_range $*"
-}
-patch_range() {
-	dd if="$2" of="$1" bs=64K skip="$3" seek="$3" count="$4" \
-		iflag=skip_bytes,count_bytes oflag=seek_bytes conv=notrunc status=none ||
-		fail "patch_range $*"
-}
 
 # expect_zeroed EXPECTED SRC [OFF+LEN...]: EXPECTED = SRC with the ranges zeroed
 expect_zeroed() {

@@ -27,17 +27,6 @@ restore() {
 	dd if="$2" of="$1" bs=1M oflag=direct status=none || fail "restore $1"
 }
 
-start_kcopy() {
-	OUT="$SCRATCH/out.$RANDOM" ERR="$SCRATCH/err.$RANDOM"
-	"$KCOPY" "$@" >"$OUT" 2>"$ERR" 3>&- &
-	KPID=$!
-	register_cleanup pid "$KPID"
-}
-
-finish_kcopy() {
-	RC=0
-	wait "$KPID" 2>/dev/null || RC=$? # (no "Killed" job notice)
-}
 
 seconds_of_ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 

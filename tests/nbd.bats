@@ -43,28 +43,9 @@ kc() {
 	run "-$code" --separate-stderr timeout -k 5 "$KC_TIMEOUT" "$KCOPY" --json "$@"
 }
 
-# start_kcopy ARGS...: kcopy in the background, stdout in $OUT, stderr in
-# $ERR, pid in $KPID; finish_kcopy: its exit status in $RC
-start_kcopy() {
-	OUT="$SCRATCH/out.$RANDOM" ERR="$SCRATCH/err.$RANDOM"
-	"$KCOPY" "$@" >"$OUT" 2>"$ERR" 3>&- &
-	KPID=$!
-	register_cleanup pid "$KPID"
-}
-finish_kcopy() {
-	local i
-	for ((i = 0; i < KC_TIMEOUT * 20; i++)); do
-		_helper_pid_alive "$KPID" || break
-		sleep 0.05
-	done
-	if _helper_pid_alive "$KPID"; then
-		kill -KILL "$KPID" 2>/dev/null
-		wait "$KPID" 2>/dev/null
-		fail "kcopy still running after $KC_TIMEOUT s: $(cat "$ERR")"
-	fi
-	RC=0
-	wait "$KPID" || RC=$?
-}
+# start_kcopy, finish_kcopy (test_helper.bash): a kcopy still running after
+# KC_TIMEOUT s fails its test
+KCOPY_WAIT_S=$KC_TIMEOUT
 
 # refused [--mentions TEXT]... [--server-says] [--] ARGS...: kcopy ARGS exits
 # 2 with exactly one stderr line, starting "kcopy: " and containing every
@@ -158,16 +139,6 @@ human_has() {
 $stderr"
 }
 
-# zero_range FILE OFF LEN / patch_range FILE FROM OFF LEN (FROM's bytes there)
-zero_range() {
-	dd if=/dev/zero of="$1" bs=64K seek="$2" count="$3" oflag=seek_bytes \
-		iflag=count_bytes conv=notrunc status=none || fail "zero_range $*"
-}
-patch_range() {
-	dd if="$2" of="$1" bs=64K skip="$3" seek="$3" count="$4" \
-		iflag=skip_bytes,count_bytes oflag=seek_bytes conv=notrunc status=none ||
-		fail "patch_range $*"
-}
 
 # filled_memory VAR SIZE [NBDKIT-ARG...]: nbdkit memory SIZE holding random
 # bytes, kept in $SCRATCH/VAR.orig; ARGs starting with '-' (--filter=...) go
@@ -400,15 +371,15 @@ trace_mark() {
 # trace_of_kcopy TRACE: once every connection kcopy opened is closed, its
 # part of TRACE (from trace_mark on) in TRACE.kcopy; what comes later (the
 # test's own reads) is not kcopy's
+_trace_closed() { # TRACE: kcopy's part of it, every connection closed?
+	local c d
+	tail -c +$((${TRACE_FROM[$1]:-0} + 1)) "$1" >"$1.kcopy"
+	c=$(grep -c ' Connect ' "$1.kcopy") d=$(grep -c ' Disconnect ' "$1.kcopy")
+	((c > 0 && c == d))
+}
 trace_of_kcopy() {
-	local i c d
-	for ((i = 0; i < 200; i++)); do
-		tail -c +$((${TRACE_FROM[$1]:-0} + 1)) "$1" >"$1.kcopy"
-		c=$(grep -c ' Connect ' "$1.kcopy") d=$(grep -c ' Disconnect ' "$1.kcopy")
-		((c > 0 && c == d)) && return 0
-		sleep 0.05
-	done
-	fail "kcopy's connections not all closed: $(grep -E 'Connect|Disconnect' "$1.kcopy")"
+	_helper_wait_for $$ 10 _trace_closed "$1" ||
+		fail "kcopy's connections not all closed: $(grep -E 'Connect|Disconnect' "$1.kcopy")"
 }
 
 @test "--connections: 0 and 17 refused (exit 2); 2 opens two connections to a multi-conn export, default 4, one without multi-conn" {
@@ -756,18 +727,16 @@ EOF
 }
 
 @test "nbds+unix:// (TLS with a pre-shared key): copies both ways; the plain URI is refused (exit 2)" {
-	local psk=$SCRATCH/keys.psk sock=$SCRATCH/tls.sock uri i
+	local psk=$SCRATCH/keys.psk sock=$SCRATCH/tls.sock uri pid
 	printf 'alice:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$psk"
 	chmod 600 "$psk"
 	nbdkit -f --tls=require --tls-psk="$psk" -U "$sock" memory 4M \
 		>"$SCRATCH/tls.log" 2>&1 3>&- &
-	register_cleanup pid "$!"
+	pid=$!
+	register_cleanup pid "$pid"
 	uri="nbds+unix://alice@/?socket=$sock&tls-psk-file=$psk"
-	for ((i = 0; i < 600; i++)); do
-		nbdinfo --size "$uri" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	((i < 600)) || fail "the TLS server did not answer: $(cat "$SCRATCH/tls.log")"
+	_helper_wait_for "$pid" 60 nbdinfo --size "$uri" >/dev/null 2>&1 ||
+		fail "the TLS server did not answer: $(cat "$SCRATCH/tls.log")"
 	kc 0 "$SRC" "$uri"
 	kc 0 "$uri" "$SCRATCH/back.img"
 	cmp "$SRC" "$SCRATCH/back.img"

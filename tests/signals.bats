@@ -21,20 +21,6 @@ setup() {
 	require_root
 }
 
-# start_kcopy ARGS...: kcopy in the background, stdout in $OUT, stderr in $ERR,
-# pid in $KPID
-start_kcopy() {
-	OUT="$SCRATCH/out.$RANDOM" ERR="$SCRATCH/err.$RANDOM"
-	"$KCOPY" "$@" >"$OUT" 2>"$ERR" 3>&- &
-	KPID=$!
-	register_cleanup pid "$KPID"
-}
-
-# finish_kcopy: wait for $KPID, exit status in $RC
-finish_kcopy() {
-	RC=0
-	wait "$KPID" || RC=$?
-}
 
 # assert_interrupted_json LENGTH: $OUT holds one JSON report of an interrupted
 # run of one job of LENGTH bytes that did part of the work; sets BYTES

@@ -654,6 +654,42 @@ rand_loop() {
 
 # kc CODE ARGS...: run kcopy --json ARGS, expecting exit CODE; the JSON
 # report in $output, the human report in $stderr
+# start_kcopy ARGS...: kcopy in the background, stdout in $OUT, stderr in
+# $ERR, pid in $KPID (killed at the test's end if still running)
+start_kcopy() {
+	OUT="$SCRATCH/out.$RANDOM" ERR="$SCRATCH/err.$RANDOM"
+	"$KCOPY" "$@" >"$OUT" 2>"$ERR" 3>&- &
+	KPID=$!
+	register_cleanup pid "$KPID"
+}
+
+# finish_kcopy: wait for $KPID, its exit status in $RC; a kcopy still
+# running after KCOPY_WAIT_S (120) s is killed and fails the test
+finish_kcopy() {
+	local w=0
+
+	_helper_wait_for "$KPID" "${KCOPY_WAIT_S:-120}" false || w=$?
+	if ((w == 2)); then
+		kill -KILL "$KPID" 2>/dev/null
+		wait "$KPID" 2>/dev/null
+		fail "kcopy still running after ${KCOPY_WAIT_S:-120} s: $(cat "$ERR")"
+		return 1
+	fi
+	RC=0
+	wait "$KPID" 2>/dev/null || RC=$? # (no "Killed" job notice)
+}
+
+# zero_range FILE OFF LEN / patch_range FILE FROM OFF LEN (FROM's bytes there)
+zero_range() {
+	dd if=/dev/zero of="$1" bs=64K seek="$2" count="$3" oflag=seek_bytes \
+		iflag=count_bytes conv=notrunc status=none || fail "zero_range $*"
+}
+patch_range() {
+	dd if="$2" of="$1" bs=64K skip="$3" seek="$3" count="$4" \
+		iflag=skip_bytes,count_bytes oflag=seek_bytes conv=notrunc status=none ||
+		fail "patch_range $*"
+}
+
 kc() {
 	local code=$1
 	shift
