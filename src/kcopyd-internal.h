@@ -232,6 +232,12 @@ int job_create(struct kc_client *kc, enum job_kind kind,
 void job_free(struct kc_job *job);
 
 /* kcopyd-book.c */
+/*
+ * Does @error (positive errno) say that a destination is gone, not that
+ * one range of it failed: a connection to its server lost (NBD)? Such a
+ * destination fails from there on; the others of the job go on.
+ */
+bool kc_error_is_lost(int error);
 void record_error(struct kc_job *job, int region, uint64_t offset,
 		  uint64_t length, int error);
 void coalesce_errors(struct kc_job *job);

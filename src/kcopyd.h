@@ -193,11 +193,4 @@ void kc_job_stats(const struct kc_job *job, struct kc_job_stats *stats);
 /* Current time, CLOCK_MONOTONIC, nanoseconds (the session's clock). */
 uint64_t kc_now_ns(void);
 
-/*
- * Does @error (positive errno) say that a destination is gone, not that
- * one range of it failed: a connection to its server lost (NBD)? Such a
- * destination fails from there on; the others of the job go on.
- */
-bool kc_error_is_lost(int error);
-
 #endif
