@@ -56,12 +56,18 @@ BLKID_CFLAGS = $(shell $(PKG_CONFIG) --cflags blkid)
 BLKID_LIBS = $(shell $(PKG_CONFIG) --libs blkid)
 FUSE_CFLAGS = $(shell $(PKG_CONFIG) --cflags fuse3)
 FUSE_LIBS = $(shell $(PKG_CONFIG) --libs fuse3)
+# src/stream.c: gzip, xz, zstd; Debian ships no .pc file for libbz2.
+STREAM_PKGS = zlib liblzma libzstd
+STREAM_LIBS = $(shell $(PKG_CONFIG) --libs $(STREAM_PKGS)) -lbz2
+STREAM_STATIC_LIBS = $(shell $(PKG_CONFIG) --static --libs $(STREAM_PKGS)) -lbz2
+# src/digest.c: SHA-256, SHA-1, BLAKE2b (libcrypto), XXH128 (libxxhash).
+DIGEST_LIBS = $(shell $(PKG_CONFIG) --libs libcrypto libxxhash)
 
 VERSION = 0.1.0
 FINAL_CFLAGS = $(STD) $(WARN) $(OPT) $(DEBUG) -DKCOPY_VERSION=\"$(VERSION)\" $(CFLAGS) $(DEPFLAGS) \
 	       $(BLKID_CFLAGS)
 FINAL_LDFLAGS = $(LDFLAGS) $(DEBUG)
-FINAL_LIBS = $(BLKID_LIBS) -laio -luring -lpthread
+FINAL_LIBS = $(BLKID_LIBS) $(STREAM_LIBS) $(DIGEST_LIBS) -laio -luring -lpthread
 
 # kcopy is linked dynamically: libnbd (with GnuTLS, libxml2 and ICU, about
 # 5 MiB resident) is opened with dlopen only when a region is on NBD
@@ -71,7 +77,7 @@ FINAL_LIBS = $(BLKID_LIBS) -laio -luring -lpthread
 STATIC ?= 0
 ifeq ($(STATIC),1)
 PROG_LDFLAGS = $(FINAL_LDFLAGS) -static
-PROG_LIBS = $(shell $(PKG_CONFIG) --static --libs blkid) -laio -luring -lpthread
+PROG_LIBS = $(shell $(PKG_CONFIG) --static --libs blkid) $(STREAM_STATIC_LIBS) -laio -luring -lpthread
 else
 PROG_LDFLAGS = $(FINAL_LDFLAGS)
 PROG_LIBS = $(FINAL_LIBS)

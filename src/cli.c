@@ -51,6 +51,9 @@ enum {
 	OPT_LONG_OPTIONS,
 	OPT_IO,
 	OPT_CONNECTIONS,
+	OPT_BMAP,
+	OPT_HASH,
+	OPT_NO_DECOMPRESS,
 };
 
 /* What a job's options set: its KC_* flags, and --force for plan_open(). */
@@ -161,6 +164,12 @@ static const struct argp_option tail_options[] = {
 	  "copy zero blocks and holes of the source as write-zeroes, not data", 3 },
 	{ "dest-is-zero", OPT_DEST_IS_ZERO, NULL, 0,
 	  "with --sparse: the destinations are zero already; skip zero blocks", 3 },
+	{ "bmap", OPT_BMAP, "FILE", 0,
+	  "copy only the ranges the bmap FILE maps, checking each one's checksum", 3 },
+	{ "hash", OPT_HASH, "ALG[,ALG]", 0,
+	  "digests of the source in the same pass: sha256, sha1, xxh128, blake2b", 3 },
+	{ "no-decompress", OPT_NO_DECOMPRESS, NULL, 0,
+	  "copy a compressed source file as it is, not decoded", 3 },
 	{ "no-flush", OPT_NO_FLUSH, NULL, 0,
 	  "skip the final fdatasync of destinations", 3 },
 	{ "buffered", OPT_BUFFERED, NULL, 0, "do not use O_DIRECT", 3 },
@@ -351,6 +360,30 @@ static bool parse_engine_opt(struct cli *c, int key, const char *arg)
 	return false;
 }
 
+/* --hash=sha256,xxh128: each once, in the order given. */
+static void parse_hashes(struct session_config *cfg, const char *arg)
+{
+	char *list = strdup(arg), *name, *save = NULL;
+	enum digest_alg alg;
+	unsigned k;
+
+	if (!list)
+		usage_error("out of memory");
+	cfg->nr_hashes = 0;
+	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (digest_alg_parse(name, &alg) < 0)
+			usage_error("--hash: '%s' is not one of sha256, sha1, xxh128, "
+				    "blake2b", name);
+		for (k = 0; k < cfg->nr_hashes; k++)
+			if (cfg->hashes[k] == alg)
+				usage_error("--hash: '%s' given twice", name);
+		cfg->hashes[cfg->nr_hashes++] = alg;
+	}
+	free(list);
+	if (!cfg->nr_hashes)
+		usage_error("--hash: no algorithm given");
+}
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct cli *c = state->input;
@@ -406,6 +439,17 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (!*arg)
 			usage_error("--map: empty file name");
 		c->cfg.map_file = arg;
+		break;
+	case OPT_BMAP:
+		if (!*arg)
+			usage_error("--bmap: empty file name");
+		c->cfg.bmap_file = arg;
+		break;
+	case OPT_HASH:
+		parse_hashes(&c->cfg, arg);
+		break;
+	case OPT_NO_DECOMPRESS:
+		c->plan.raw = true;
 		break;
 	case OPT_LONG_OPTIONS:
 		print_long_options();
@@ -543,6 +587,8 @@ static void plan_from_args(struct cli *c)
 		usage_error("no source given (try 'kcopy --help')");
 	if (c->zero && (c->job.flags & KC_SPARSE))
 		usage_error("--sparse applies to copies; --zero writes only zeros anyway");
+	if (c->zero && (c->cfg.bmap_file || c->cfg.nr_hashes))
+		usage_error("--bmap and --hash apply to copies, not to --zero");
 	add_job(&c->plan, 0, c->zero, &c->job, c->nr_args, c->args);
 }
 

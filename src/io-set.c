@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * io-set.c - a queue set (io_set_create in io.h): one queue for the
- * engine over a local backend's queue and the NBD backend's.
+ * engine over a local backend's queue, the NBD backend's and the stream
+ * backend's (each made when its first target is attached).
  *
  * Only the calls that are the queue's, not a device's, come here:
  * requests, detaching and extents already go to the queue their device
@@ -20,6 +21,7 @@
 #include "target.h"
 
 extern const struct io_backend io_nbd_backend;
+extern const struct io_backend io_stream_backend;
 
 /*
  * The longest wait while the local queue has work: a local backend
@@ -28,10 +30,27 @@ extern const struct io_backend io_nbd_backend;
  */
 #define LOCAL_RETRY_NS (10 * 1000000ull)
 
+/* The queues made on demand, for the targets that are theirs. */
+enum { MEMBER_NBD, MEMBER_STREAM, NR_MEMBERS };
+
+static const struct io_backend *member_backend(unsigned m)
+{
+	return m == MEMBER_NBD ? &io_nbd_backend : &io_stream_backend;
+}
+
+static int member_of(const struct target *t)
+{
+	if (target_is_remote(t))
+		return MEMBER_NBD;
+	if (target_is_stream(t))
+		return MEMBER_STREAM;
+	return -1;
+}
+
 struct io_set {
 	struct io_queue_base base;	/* first: an io_queue */
 	struct io_queue *local;
-	struct io_queue *remote;	/* NULL until an export is attached */
+	struct io_queue *members[NR_MEMBERS];	/* NULL until one is needed */
 	unsigned depth;
 	unsigned reserved;		/* for a queue made later */
 	struct pollfd *fds;
@@ -48,6 +67,16 @@ static struct io_set *to_set(struct io_queue *q)
 static const struct io_set *to_cset(const struct io_queue *q)
 {
 	return (const struct io_set *)q;
+}
+
+static bool has_members(const struct io_set *set)
+{
+	unsigned m;
+
+	for (m = 0; m < NR_MEMBERS; m++)
+		if (set->members[m])
+			return true;
+	return false;
 }
 
 int io_set_create(const struct io_backend *local, unsigned depth,
@@ -79,8 +108,10 @@ static int set_create(unsigned depth, struct io_queue **out)
 static void set_destroy(struct io_queue *q)
 {
 	struct io_set *set = to_set(q);
+	unsigned m;
 
-	io_queue_destroy(set->remote);
+	for (m = 0; m < NR_MEMBERS; m++)
+		io_queue_destroy(set->members[m]);
 	io_queue_destroy(set->local);
 	free(set->fds);
 	free(set);
@@ -95,26 +126,28 @@ static int set_reserve(struct io_queue *q, unsigned nr)
 {
 	struct io_set *set = to_set(q);
 	int r = io_reserve(set->local, nr);
+	unsigned m;
 
-	if (r == 0 && set->remote)
-		r = io_reserve(set->remote, nr);
+	for (m = 0; m < NR_MEMBERS && r == 0; m++)
+		if (set->members[m])
+			r = io_reserve(set->members[m], nr);
 	if (r == 0 && nr > set->reserved)
 		set->reserved = nr;
 	return r;
 }
 
-static int remote_queue(struct io_set *set)
+static int member_queue(struct io_set *set, unsigned m)
 {
 	int r;
 
-	if (set->remote)
+	if (set->members[m])
 		return 0;
-	r = io_queue_create(&io_nbd_backend, set->depth, &set->remote);
+	r = io_queue_create(member_backend(m), set->depth, &set->members[m]);
 	if (r == 0 && set->reserved)
-		r = io_reserve(set->remote, set->reserved);
+		r = io_reserve(set->members[m], set->reserved);
 	if (r < 0) {
-		io_queue_destroy(set->remote);
-		set->remote = NULL;
+		io_queue_destroy(set->members[m]);
+		set->members[m] = NULL;
 	}
 	return r;
 }
@@ -122,12 +155,12 @@ static int remote_queue(struct io_set *set)
 static int set_attach(struct io_queue *q, struct target *t, struct io_dev **out)
 {
 	struct io_set *set = to_set(q);
-	int r;
+	int m = member_of(t), r;
 
-	if (!target_is_remote(t))
+	if (m < 0)
 		return io_attach(set->local, t, out);
-	r = remote_queue(set);
-	return r < 0 ? r : io_attach(set->remote, t, out);
+	r = member_queue(set, (unsigned)m);
+	return r < 0 ? r : io_attach(set->members[m], t, out);
 }
 
 static void set_queue(struct io_queue *q, struct io_request *req)
@@ -139,36 +172,50 @@ static void set_queue(struct io_queue *q, struct io_request *req)
 static void set_commit(struct io_queue *q)
 {
 	struct io_set *set = to_set(q);
+	unsigned m;
 
 	io_commit(set->local);
-	if (set->remote)
-		io_commit(set->remote);
+	for (m = 0; m < NR_MEMBERS; m++)
+		if (set->members[m])
+			io_commit(set->members[m]);
 }
 
 static int collect(struct io_set *set, struct io_request **done, unsigned max)
 {
-	int n = io_reap(set->local, 0, done, max), m;
+	int n = io_reap(set->local, 0, done, max), k;
+	unsigned m;
 
-	if (n < 0)
-		return n;
-	/* An idle NBD queue has nothing to give: no poll for it. */
-	m = io_busy(set->remote) ? io_reap(set->remote, 0, done + n,
-					     max - (unsigned)n) : 0;
-	return m < 0 ? m : n + m;
+	for (m = 0; m < NR_MEMBERS && n >= 0; m++) {
+		/* An idle queue has nothing to give: no poll for it. */
+		if (!io_busy(set->members[m]))
+			continue;
+		k = io_reap(set->members[m], 0, done + n, max - (unsigned)n);
+		n = k < 0 ? k : n + k;
+	}
+	return n;
 }
 
-/* Both queues' descriptors, into set->fds; how many. */
+/* What every busy member wants polled, after the local queue's slot 0. */
+static unsigned member_fds(struct io_set *set)
+{
+	unsigned m, n = 1, room;
+	struct io_queue *mq;
+
+	for (m = 0; m < NR_MEMBERS; m++) {
+		mq = set->members[m];
+		if (!io_busy(mq))
+			continue;
+		room = set->fds_cap > n ? set->fds_cap - n : 0;
+		n += io_backend_of(mq)->poll_fds(mq, room ? set->fds + n : NULL, room);
+	}
+	return n;
+}
+
 static unsigned gather_fds(struct io_set *set)
 {
-	const struct io_backend *rb = io_backend_of(set->remote);
-	int fd = io_poll_fd(set->local);
 	unsigned need;
 
-	for (;;) {
-		need = rb->poll_fds(set->remote, set->fds ? set->fds + 1 : NULL,
-				    set->fds_cap ? set->fds_cap - 1 : 0) + 1;
-		if (need <= set->fds_cap)
-			break;
+	while ((need = member_fds(set)) > set->fds_cap) {
 		struct pollfd *fds = realloc(set->fds, need * sizeof(*fds));
 
 		if (!fds)	/* poll what fits: the wait is shorter */
@@ -176,10 +223,8 @@ static unsigned gather_fds(struct io_set *set)
 		set->fds = fds;
 		set->fds_cap = need;
 	}
-	if (!set->fds)
-		return 0;
 	/* Slot 0 is the local queue's (a negative fd is not polled). */
-	set->fds[0] = (struct pollfd) { .fd = fd, .events = POLLIN };
+	set->fds[0] = (struct pollfd) { .fd = io_poll_fd(set->local), .events = POLLIN };
 	return need;
 }
 
@@ -191,7 +236,7 @@ static int set_reap(struct io_queue *q, uint64_t timeout_ns,
 	unsigned nfds;
 	int n;
 
-	if (!set->remote)
+	if (!has_members(set))
 		return io_reap(set->local, timeout_ns, done, max);
 	n = collect(set, done, max);
 	if (n != 0 || !timeout_ns)
@@ -209,8 +254,12 @@ static int set_reap(struct io_queue *q, uint64_t timeout_ns,
 static unsigned set_busy(const struct io_queue *q)
 {
 	const struct io_set *set = to_cset(q);
+	unsigned m, n = io_busy(set->local);
 
-	return io_busy(set->local) + (set->remote ? io_busy(set->remote) : 0);
+	for (m = 0; m < NR_MEMBERS; m++)
+		if (set->members[m])
+			n += io_busy(set->members[m]);
+	return n;
 }
 
 static uint64_t set_now(const struct io_queue *q)
@@ -222,7 +271,7 @@ static int set_poll_fd(const struct io_queue *q)
 {
 	const struct io_set *set = to_cset(q);
 
-	return set->remote ? -1 : io_poll_fd(set->local);
+	return has_members(set) ? -1 : io_poll_fd(set->local);
 }
 
 static bool set_stalled(const struct io_queue *q)

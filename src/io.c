@@ -120,7 +120,7 @@ int io_reap(struct io_queue *q, uint64_t timeout_ns, struct io_request **done,
 
 unsigned io_busy(const struct io_queue *q)
 {
-	return io_backend_of(q)->busy(q);
+	return q ? io_backend_of(q)->busy(q) : 0;	/* no queue: nothing */
 }
 
 uint64_t io_now(const struct io_queue *q)

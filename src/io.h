@@ -101,6 +101,13 @@ struct io_dev_info {
 	bool can_zero;		/* IO_ZERO is offloaded (no buffers written) */
 	bool can_deallocate;	/* IO_ZERO_DEALLOCATE may give space back */
 	bool extents;		/* io_next_data() can tell where holes are */
+	/*
+	 * A stream (a pipe, a compressed file): read once, front to back.
+	 * Reads must be queued in offset order (a jump forward skips); one
+	 * that meets the end of the stream completes with -IO_ESHORT and
+	 * its length lowered to what it did read (maybe 0). Never written.
+	 */
+	bool sequential;
 };
 
 struct io_backend {

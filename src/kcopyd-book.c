@@ -32,7 +32,7 @@ void record_error(struct kc_job *job, int region, uint64_t offset,
 		job->lost |= 1ul << region;
 	/* A lost destination stops only itself, until all are lost. */
 	if (!(job->flags & KC_IGNORE_ERROR) && job->kind != JOB_FLUSH &&
-	    (region == KC_REGION_SOURCE || !kc_error_is_lost(error) ||
+	    (region == KC_REGION_SOURCE || !(job->lost & (1ul << region)) ||
 	     job->lost == (1ul << job->num_dests) - 1)) {
 		job->split.stop = true;
 		job->split.stop_offset = min_u64(job->split.stop_offset, offset - rg->offset);

@@ -12,6 +12,7 @@
  *   kcopyd-sparse.c  holes and zero blocks of a sparse copy
  *   kcopyd-zero.c    zero jobs: one stream per destination, offload
  *   kcopyd-verify.c  verify jobs: read back and compare
+ *   kcopyd-gate.c    the source's data to ops.data, in offset order
  *   kcopyd-flush.c   flush jobs
  *
  * Nothing here is seen outside the engine: kcopyd.h is its interface.
@@ -49,7 +50,7 @@ enum job_kind {
 	JOB_COPY,
 	JOB_ZERO,
 	JOB_VERIFY,
-	JOB_FLUSH,
+	JOB_FLUSH,		/* (kc_read() is a copy without destinations) */
 };
 
 /* No destination: the sub-job of a copy writes them all. */
@@ -77,6 +78,14 @@ struct sub_job {
 	unsigned long refused;	/* offload: destinations that did not IO_ZERO */
 	unsigned long todo;	/* destinations the chunk still goes to */
 	unsigned verify_dest;	/* PH_VERIFY_DEST: which destination */
+	bool read_only;		/* done already: read for ops.data, not written */
+	bool read_issued;	/* its source read went out (a stream: in order) */
+	bool beyond_end;	/* open end: the source ended before this chunk */
+
+	/* The gate (kcopyd-gate.c): its data is due to ops.data. */
+	struct list_head gate;	/* on job->gate.claimed, in claim order */
+	bool gated;		/* on that list */
+	bool gate_ready;	/* read: parked until the chunks below are given */
 
 	/* Per-block retry (kcopyd-retry.c). */
 	struct {
@@ -117,6 +126,14 @@ struct kc_job {
 		bool stop;		/* error without ignore: claim no more */
 		uint64_t stop_offset;	/* lowest failed offset, relative */
 	} split;
+
+	/* The gate (kcopyd-gate.c): ops.data in offset order. */
+	struct {
+		bool on;
+		struct list_head claimed;	/* sub-jobs with a read due */
+		uint64_t next;			/* given (or lost) below this */
+		struct range_set lost;		/* below the first claimed */
+	} gate;
 
 	/* Zeroing (kcopyd-zero.c, and sparse zero chunks). */
 	struct {
@@ -217,6 +234,7 @@ void split_job(struct kc_job *job, unsigned nr);
 bool start_sub_job(struct sub_job *sub);
 bool sub_dropping(const struct sub_job *sub);
 uint64_t dest_length(const struct kc_job *job, unsigned d);
+void note_overflow(struct sub_job *sub);
 uint64_t write_length(const struct sub_job *sub, unsigned d);
 uint64_t sub_dest_length(const struct sub_job *sub, unsigned d);
 bool all_dests_can_zero(const struct kc_job *job, bool deallocate);
@@ -282,6 +300,17 @@ uint64_t verify_half(const struct kc_job *job);
 int issue_verify_read(struct sub_job *sub);
 void complete_verify_read(struct sub_job *sub, struct io_request *req);
 void verify_phase_done(struct sub_job *sub);
+
+/* kcopyd-gate.c */
+void gate_setup(struct kc_job *job);
+void gate_claim(struct sub_job *sub);
+void gate_read_done(struct sub_job *sub);
+void gate_lose(struct sub_job *sub);
+void gate_job_end(struct kc_job *job);
+void gate_free(struct kc_job *job);
+void post_read(struct sub_job *sub);
+bool read_in_order(const struct sub_job *sub);
+void stream_end(struct sub_job *sub, uint64_t got);
 
 /* kcopyd-flush.c */
 int issue_flush(struct sub_job *sub);

@@ -59,7 +59,8 @@ int job_create(struct kc_client *kc, enum job_kind kind,
 	job->dests = malloc((num_dests ? num_dests : 1) * sizeof(*dests));
 	if (!job->dests)
 		goto bad;
-	memcpy(job->dests, dests, num_dests * sizeof(*dests));
+	if (num_dests)
+		memcpy(job->dests, dests, num_dests * sizeof(*dests));
 	job->kc = kc;
 	job->kind = kind;
 	job->num_dests = num_dests;
@@ -81,7 +82,8 @@ int job_create(struct kc_client *kc, enum job_kind kind,
 		if (r < 0)
 			goto bad;
 	}
-	if (kind == JOB_COPY && (flags & KC_SPARSE))
+	gate_setup(job);
+	if (kind == JOB_COPY && (flags & (KC_SPARSE | KC_HOLES_UNTOUCHED)))
 		sparse_setup(job);
 	for (i = 0; i < job->nr_subs; i++) {
 		job->subs[i].job = job;
@@ -143,6 +145,7 @@ void kc_job_stats(const struct kc_job *job, struct kc_job_stats *s)
 void job_free(struct kc_job *job)
 {
 	zero_free(job);
+	gate_free(job);
 	range_set_free(&job->done);
 	free(job->errors);
 	free(job->dests);
@@ -155,7 +158,45 @@ void job_free(struct kc_job *job)
 /* How far dest @d goes: a zero job's each to its own end, else the job's. */
 uint64_t dest_length(const struct kc_job *job, unsigned d)
 {
-	return job->source.dev ? job->count : job->dests[d].count;
+	if (!job->source.dev)
+		return job->dests[d].count;
+	/* A stream may bring more than a destination holds. */
+	if (job->flags & KC_OPEN_END)
+		return min_u64(job->count, job->dests[d].count);
+	return job->count;
+}
+
+/*
+ * A stream brought more than destination @d holds: that destination
+ * fails from its end on (as a lost one: the others go on).
+ */
+void note_overflow(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	uint64_t cap, start, end = sub->offset + sub->count;
+	unsigned d;
+
+	if (!(job->flags & KC_OPEN_END))
+		return;
+	for (d = 0; d < job->num_dests; d++) {
+		cap = job->dests[d].count;
+		if (end <= cap)
+			continue;
+		start = sub->offset > cap ? sub->offset : cap;
+		job->lost |= 1ul << d;
+		record_error(job, (int)d, job->dests[d].offset + start, end - start,
+			     ENOSPC);
+	}
+}
+
+int kc_read(struct kc_client *kc, const struct kc_io_region *from,
+	    unsigned flags, const struct kc_job_ops *ops, void *context,
+	    struct kc_job **out)
+{
+	if (!from || !ops || !ops->data)
+		return -EINVAL;
+	return job_create(kc, JOB_COPY, from, 0, NULL, flags, kc->split_count,
+			  ops, context, out);
 }
 
 /* Bytes of the chunk that go to (or come back from) dest @d. */

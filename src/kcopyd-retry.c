@@ -10,10 +10,19 @@
 
 #include "kcopyd-internal.h"
 
+static void fail_untried(struct sub_job *sub, int region, uint64_t from,
+			 uint64_t to);
+
 void start_retry(struct sub_job *sub, int region)
 {
 	struct kc_job *job = sub->job;
 
+	if (region == KC_REGION_SOURCE && io_dev_info(job->source.dev)->sequential) {
+		/* A stream is not read twice: the chunk fails whole. */
+		fail_untried(sub, region, sub->offset, sub->offset + sub->count);
+		push(&job->kc->complete_jobs, sub);
+		return;
+	}
 	sub->retry.region = region;
 	sub->retry.found = false;
 	sub->retry.cut = UINT64_MAX;

@@ -12,7 +12,8 @@
 
 void sparse_setup(struct kc_job *job)
 {
-	job->sparse.seek_holes = io_dev_info(job->source.dev)->extents;
+	job->sparse.seek_holes = job->ops.next_data ||
+				 io_dev_info(job->source.dev)->extents;
 	job->sparse.offload = !(job->flags & KC_NO_WRITE_ZEROES) && all_dests_can_zero(job, true);
 }
 
@@ -38,7 +39,15 @@ static bool in_hole(struct kc_job *job, uint64_t *size)
 	int r;
 
 	if (job->split.progress >= job->sparse.data_end) {
-		r = io_next_data(job->source.dev, base + job->split.progress, &data, &hole);
+		if (job->ops.next_data) {	/* the client's extents: relative */
+			r = job->ops.next_data(job->context, job->split.progress,
+					       &data, &hole);
+			data += base;
+			hole += base;
+		} else {
+			r = io_next_data(job->source.dev, base + job->split.progress,
+					 &data, &hole);
+		}
 		if (r == -ENXIO) {
 			data = hole = base + job->count;
 		} else if (r < 0) {
@@ -91,7 +100,7 @@ bool sparse_claim(struct sub_job *sub, uint64_t *size)
 		*size = min_u64(*size, span);
 		return false;
 	}
-	if (job->flags & KC_DEST_IS_ZERO) {
+	if (job->flags & (KC_DEST_IS_ZERO | KC_HOLES_UNTOUCHED)) {
 		skip_hole(job);
 		return true;
 	}

@@ -59,7 +59,7 @@ void push_head(struct list_head *jobs, struct sub_job *sub)
  */
 bool sub_dropping(const struct sub_job *sub)
 {
-	return sub->job->kc->stopping ||
+	return sub->job->kc->stopping || sub->offset >= sub->job->count ||
 	       (sub->job->split.stop && sub->offset >= sub->job->split.stop_offset);
 }
 
@@ -69,8 +69,10 @@ bool sub_dropping(const struct sub_job *sub)
  */
 static bool write_in_order(const struct sub_job *sub)
 {
+	if (sub->phase == PH_READ)
+		return read_in_order(sub);	/* reads run ahead, but a stream's */
 	if (sub->phase != PH_WRITE && sub->phase != PH_OFFLOAD)
-		return true;	/* reads run ahead */
+		return true;
 	if (!(sub->job->flags & KC_WRITE_SEQ) || sub_dropping(sub))
 		return true;
 	if (sub->job->kind == JOB_ZERO)
@@ -123,6 +125,7 @@ static void reset_chunk(struct sub_job *sub)
 	sub->kind = sub->job->kind == JOB_ZERO ? CHUNK_ZERO : CHUNK_DATA;
 	sub->verify_dest = 0;
 	sub->read_failed = sub->failed = false;
+	sub->read_only = sub->read_issued = sub->beyond_end = false;
 	sub->retry.mask = 0;
 	sub->retry.busy = 0;
 }
@@ -130,7 +133,7 @@ static void reset_chunk(struct sub_job *sub)
 static bool claim_chunk(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
-	uint64_t size;
+	uint64_t size, done;
 
 	if (job->kind == JOB_FLUSH) {
 		/* A flush runs even after a stop: what was written is kept. */
@@ -148,19 +151,27 @@ static bool claim_chunk(struct sub_job *sub)
 		reset_chunk(sub);
 		return true;
 	}
-	job->split.progress = resume_skip(job, job->split.progress, job->count);
+	size = job->kind == JOB_VERIFY ? verify_half(job) : job->kc->sub_job_size;
+	done = 0;
+	if (job->gate.on)	/* done is read again, for the data's client */
+		done = resume_span(job, job->split.progress, job->count);
+	else
+		job->split.progress = resume_skip(job, job->split.progress, job->count);
 	if (job->split.progress >= job->count)
 		return false;
 
-	size = job->kind == JOB_VERIFY ? verify_half(job) : job->kc->sub_job_size;
 	sub->zero_chunk = false;
-	if (job->sparse.seek_holes && sparse_claim(sub, &size))
+	if (done)
+		size = min_u64(size, done);
+	else if (job->sparse.seek_holes && sparse_claim(sub, &size))
 		return claim_chunk(sub);	/* a hole skipped: the next */
 	sub->dest = ALL_DESTS;
 	sub->offset = job->split.progress;
 	sub->count = min_u64(size, job->count - job->split.progress);
 	job->split.progress += sub->count;
 	reset_chunk(sub);
+	sub->read_only = done != 0;
+	gate_claim(sub);
 	return true;
 }
 
@@ -205,7 +216,9 @@ static void chunk_done(struct sub_job *sub)
 		return;
 	}
 	note_done(job, sub->offset, sub->count);
-	if (sub->kind == CHUNK_DATA)
+	if (sub->read_only)
+		job->bytes_skipped += sub->count;
+	else if (sub->kind == CHUNK_DATA)
 		job->bytes_data += sub->count;
 	else if (sub->kind == CHUNK_ZERO)
 		job->bytes_zeroed += sub->count;
@@ -220,6 +233,7 @@ static void segment_complete(struct sub_job *sub)
 {
 	struct kc_job *job = sub->job;
 
+	gate_lose(sub);		/* its data did not get through */
 	if (!sub->failed && job->kind != JOB_FLUSH)
 		chunk_done(sub);
 	sub->phase = PH_IDLE;
@@ -289,6 +303,7 @@ static int issue_read(struct sub_job *sub)
 	prep_request(sub, req, IO_READ, KC_REGION_SOURCE, sub->buf, sub->offset,
 		     sub->count);
 	sub->pending = 1;
+	sub->read_issued = true;
 	io_queue_request(req);
 	return 0;
 }
@@ -386,6 +401,31 @@ static int run_complete_job(struct sub_job *sub)
 /*-----------------------------------------------------------------
  * Completions.
  *---------------------------------------------------------------*/
+/*
+ * The chunk's data is read (and given to the client, if it asked): a
+ * zero chunk of a sparse copy, its writes, or nothing more for a chunk
+ * that was done already or a read without destinations.
+ */
+void post_read(struct sub_job *sub)
+{
+	struct kc_job *job = sub->job;
+	struct kc_client *kc = job->kc;
+
+	if (sub->read_only || !job->num_dests) {
+		if (sub->read_only)
+			sub->kind = CHUNK_SKIP;
+		push(&kc->complete_jobs, sub);
+		return;
+	}
+	note_overflow(sub);
+	if ((job->flags & KC_SPARSE) && buffer_is_zero(sub->buf, sub->count)) {
+		start_zero_chunk(sub);
+		return;
+	}
+	sub->phase = PH_WRITE;
+	push(&kc->io_jobs, sub);
+}
+
 /* All I/O of the sub-job's current phase is over: decide what is next. */
 void phase_done(struct sub_job *sub)
 {
@@ -396,15 +436,15 @@ void phase_done(struct sub_job *sub)
 	switch (sub->phase) {
 	case PH_READ:
 		if (sub->read_failed) {
+			gate_lose(sub);
 			start_retry(sub, KC_REGION_SOURCE);
 			return;
 		}
-		if ((job->flags & KC_SPARSE) && buffer_is_zero(sub->buf, sub->count)) {
-			start_zero_chunk(sub);
-			return;
+		if (sub->beyond_end) {
+			sub->failed = true;	/* nothing there: not an error */
+			break;
 		}
-		sub->phase = PH_WRITE;
-		push(&kc->io_jobs, sub);
+		gate_read_done(sub);
 		return;
 	case PH_VERIFY_SOURCE:
 	case PH_VERIFY_DEST:
@@ -444,7 +484,9 @@ static void complete_io(struct io_request *req)
 	}
 	switch (sub->phase) {
 	case PH_READ:
-		if (req->result < 0)
+		if (req->result == -IO_ESHORT && io_dev_info(req->dev)->sequential)
+			stream_end(sub, req->length);
+		else if (req->result < 0)
 			sub->read_failed = true;
 		break;
 	case PH_WRITE:
@@ -475,6 +517,10 @@ static void job_end(struct kc_job *job)
 {
 	struct kc_client *kc = job->kc;
 
+	/* A stream that did not reach its end is as long as it got. */
+	if ((job->flags & KC_OPEN_END) && job->split.progress < job->count)
+		job->count = job->split.progress;
+	gate_job_end(job);
 	coalesce_errors(job);
 	job->interrupted = kc->stopping && job->bytes_done < job->count;
 	/* What an error kept it from reaching was not touched in this run. */

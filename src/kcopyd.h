@@ -41,12 +41,25 @@ enum {
 	KC_NO_WRITE_ZEROES = 1 << 2,	/* zero by writing buffers only */
 	KC_SPARSE = 1 << 3,		/* zero source blocks become zeroing */
 	KC_DEST_IS_ZERO = 1 << 4,	/* with KC_SPARSE: skip zero blocks */
+	/*
+	 * Holes of the source's extents (ops.next_data: a bmap) are left as
+	 * they are on the destinations: no I/O there, as bmaptool does.
+	 */
+	KC_HOLES_UNTOUCHED = 1 << 5,
+	/*
+	 * The source is a stream: from->count is only a bound, the source
+	 * ends where a read of it meets its end. A destination shorter than
+	 * what arrives fails from its end on (-ENOSPC); the others go on.
+	 */
+	KC_OPEN_END = 1 << 6,
 };
 
 #define KC_REGION_SOURCE (-1)
 
 /* The error of a verify mismatch: the data read back is not what it must be. */
 #define KC_EMISMATCH EBADMSG
+/* The error of source data that is not what its bmap's checksum says. */
+#define KC_ECHECKSUM EILSEQ
 /* The error of a source read that ended early: the source shrank. */
 #define KC_ESHRANK ENODATA
 
@@ -121,6 +134,24 @@ struct kc_job_ops {
 	void (*chunk_done)(void *context, uint64_t offset, uint64_t length);
 	/* Resume: bytes already done at @offset (relative), 0 for none. */
 	uint64_t (*done_at)(void *context, uint64_t offset);
+	/*
+	 * The source's data as it passes, in offset order (relative), each
+	 * byte once: @buf NULL is @length zero bytes (a hole). With this set,
+	 * what done_at() says is done is read again (for the digests) but
+	 * not written. Returns 0, or -errno for a range of the source that is
+	 * wrong (a checksum mismatch): [*bad_offset, + *bad_length), relative,
+	 * is then an error of the source, and this chunk is not written.
+	 */
+	int (*data)(void *context, uint64_t offset, const void *buf,
+		    uint64_t length, uint64_t *bad_offset, uint64_t *bad_length);
+	/* Source bytes data() will never see (a read failure, a stop). */
+	void (*data_lost)(void *context, uint64_t offset, uint64_t length);
+	/*
+	 * The source's extents, instead of its device's (a bmap): as
+	 * io_next_data(), with offsets relative to the job.
+	 */
+	int (*next_data)(void *context, uint64_t offset, uint64_t *data,
+			 uint64_t *hole);
 };
 
 int kc_client_create(const struct kc_client_config *config,
@@ -135,6 +166,14 @@ void kc_client_destroy(struct kc_client *kc);
  */
 int kc_copy(struct kc_client *kc, const struct kc_io_region *from,
 	    unsigned num_dests, const struct kc_io_region *dests,
+	    unsigned flags, const struct kc_job_ops *ops, void *context,
+	    struct kc_job **out);
+
+/*
+ * Queue a read of @from alone (no destination), for ops->data: a
+ * read-back digest. Read errors are errors of KC_REGION_SOURCE.
+ */
+int kc_read(struct kc_client *kc, const struct kc_io_region *from,
 	    unsigned flags, const struct kc_job_ops *ops, void *context,
 	    struct kc_job **out);
 

@@ -109,11 +109,7 @@ int plan_add_job(struct plan *plan, unsigned line, bool force, unsigned flags,
 	job->flags = flags;
 	job->src_arg = src;
 	job->num_dests = num_dests;
-	/* '-' is a stream, never a file's name without ./ (SPEC §6). */
-	if (src && !strcmp(src, "-"))
-		return refuse(plan, line, err, errlen, -EINVAL,
-			      "-: standard input is not supported as a source yet; "
-			      "write ./- for a file named '-'");
+	/* '-' is standard input, never a file's name without ./ (SPEC §6). */
 	for (i = 0; i < num_dests; i++)
 		if (!strcmp(dsts[i], "-"))
 			return refuse(plan, line, err, errlen, -EINVAL,
@@ -294,7 +290,8 @@ static int refuse_open(struct plan *plan, const struct plan_target *pt, int r,
 static int open_target(struct plan *plan, struct plan_target *pt, char *err,
 		       size_t errlen)
 {
-	unsigned flags = plan->buffered ? TARGET_BUFFERED : 0;
+	unsigned flags = (plan->buffered ? TARGET_BUFFERED : 0) |
+			 (plan->raw ? TARGET_RAW : 0);
 	char why[512];
 	int r;
 
@@ -423,10 +420,15 @@ static uint64_t target_end(const struct plan *plan, const struct target *t)
 
 	for (j = 0; j < plan->nr_jobs; j++) {
 		job = &plan->jobs[j];
-		for (d = 0; d < job->num_dests; d++)
-			if (job->dests[d].target == t &&
-			    job->dests[d].offset + job->dests[d].count > end)
-				end = job->dests[d].offset + job->dests[d].count;
+		for (d = 0; d < job->num_dests; d++) {
+			uint64_t e = job->dests[d].offset;
+
+			/* A stream's end is not known: its writes extend. */
+			if (!(job->flags & KC_OPEN_END))
+				e += job->dests[d].count;
+			if (job->dests[d].target == t && e > end)
+				end = e;
+		}
 	}
 	return end;
 }
@@ -449,6 +451,24 @@ static uint64_t source_size(const struct plan *plan, const struct plan_job *job)
 	return size;
 }
 
+/*
+ * A stream source: from its OFFSET, LENGTH bytes if given, else the
+ * bmap's image size, else all it yields (an open end).
+ */
+static void resolve_stream_source(struct plan *plan, struct plan_job *job)
+{
+	const struct region_spec *s = &job->src_spec;
+	uint64_t len = 0;
+
+	if (s->has_length)
+		len = s->length;
+	else if (plan->image_size > s->offset)
+		len = plan->image_size - s->offset;
+	else
+		job->flags |= KC_OPEN_END;	/* the bound: resolve_job */
+	job->source = (struct plan_region) { src_target(plan, job), s->offset, len };
+}
+
 static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 			  size_t errlen)
 {
@@ -456,6 +476,16 @@ static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 	struct target *t = src_target(plan, job);
 	uint64_t size = source_size(plan, job), len;
 	int r;
+
+	if (target_is_stream(t)) {
+		resolve_stream_source(plan, job);
+		return 0;
+	}
+	if (plan->image_size && !s->has_length && size - s->offset != plan->image_size)
+		return refuse(plan, job->line, err, errlen, -EINVAL,
+			      "%s: the image is %" PRIu64 " bytes, the bmap says %"
+			      PRIu64 " (not the bmap of this image?)", job->src_arg,
+			      size - s->offset, plan->image_size);
 
 	r = check_offset(plan, job->line, job->src_arg, t, s->offset, err, errlen);
 	if (r < 0)
@@ -476,6 +506,35 @@ static int resolve_source(struct plan *plan, struct plan_job *job, char *err,
 	return 0;
 }
 
+/* The most a stream may write to a growing file: far, but no overflow. */
+#define OPEN_FILE_MAX ((uint64_t)1 << 60)
+
+/*
+ * A destination of a stream of unknown length: as much as it holds (a
+ * device, an export, a LENGTH given), or, a file, as much as comes.
+ */
+static int resolve_open_dest(struct plan *plan, struct plan_job *job, unsigned d,
+			     char *err, size_t errlen)
+{
+	const struct region_spec *s = &job->dst_spec[d];
+	const char *arg = job->dst_args[d];
+	struct target *t = dst_target(plan, job, d);
+	uint64_t size = target_size(t), len = OPEN_FILE_MAX;
+	int r;
+
+	r = check_offset(plan, job->line, arg, t, s->offset, err, errlen);
+	if (r < 0)
+		return r;
+	if (s->has_length)
+		len = s->length;
+	else if (target_is_fixed_size(t))
+		len = s->offset < size ? size - s->offset : 0;
+	if (!len || len % target_block_size(t))
+		return misaligned_length(plan, job->line, arg, len, t, err, errlen);
+	job->dests[d] = (struct plan_region) { t, s->offset, len };
+	return 0;
+}
+
 static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d,
 			     char *err, size_t errlen)
 {
@@ -485,6 +544,9 @@ static int resolve_copy_dest(struct plan *plan, struct plan_job *job, unsigned d
 	uint64_t len = job->source.count, size = target_size(t);
 	bool src_tail = ends_at_file_eof(job->source.target, job->source.offset, len);
 	int r;
+
+	if (job->flags & KC_OPEN_END)
+		return resolve_open_dest(plan, job, d, err, errlen);
 
 	r = check_offset(plan, job->line, arg, t, s->offset, err, errlen);
 	if (r < 0)
@@ -559,6 +621,13 @@ static int resolve_job(struct plan *plan, struct plan_job *job, char *err,
 	for (d = 0; d < job->num_dests && r == 0; d++)
 		r = job->zero ? resolve_zero_dest(plan, job, d, err, errlen) :
 				resolve_copy_dest(plan, job, d, err, errlen);
+	/*
+	 * An open end reads up to a block past the largest destination:
+	 * more than any holds is then seen, and is an error on each.
+	 */
+	for (d = 0; r == 0 && (job->flags & KC_OPEN_END) && d < job->num_dests; d++)
+		if (job->dests[d].count + 4096 > job->source.count)
+			job->source.count = job->dests[d].count + 4096;
 	return r;
 }
 
@@ -920,6 +989,10 @@ char *plan_job_objects(const struct plan *plan, size_t j)
 			continue;
 		obj = target_object_line(t);
 		ok = obj != NULL;
+		/* A file a stream writes grows as it goes: its size says nothing. */
+		if (ok && d && (job->flags & KC_OPEN_END) && !target_is_fixed_size(t) &&
+		    strrchr(obj, ':'))
+			*strrchr(obj, ':') = '\0';
 		if (ok)
 			fprintf(f, "%s%s", ftell(f) ? " " : "", obj);
 		free(obj);

@@ -46,6 +46,12 @@ struct plan {
 	const char *jobfile;	/* for FILE:LINE: messages, or NULL */
 	bool buffered;
 	unsigned connections;	/* per NBD endpoint, at most (remote.h) */
+	bool raw;		/* compressed source files are not decoded */
+	/*
+	 * The length of every copy's source that is not a stream: what a
+	 * bmap says; 0 for none. A stream then yields that much.
+	 */
+	uint64_t image_size;
 	size_t nr_jobs;
 	struct plan_job *jobs;
 	unsigned nr_groups;

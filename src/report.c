@@ -55,6 +55,8 @@ static const char *strerror_text(int error)
 {
 	if (error == KC_EMISMATCH)
 		return "data differs (verify)";
+	if (error == KC_ECHECKSUM)
+		return "the data does not match the bmap's checksum of this range";
 	if (error == KC_ESHRANK)
 		return "the source shrank: it ends before this range";
 	if (error == ENOTCONN)
@@ -73,13 +75,25 @@ static void human_region(FILE *f, const struct report_region *r)
 	fprintf(f, " (%s)", size_format(r->length, len, sizeof(len)));
 }
 
+/* What an error range says: the source's EBADMSG is a stream's, not verify's. */
+static const char *error_text(const struct kc_error_range *e)
+{
+	if (e->region == KC_REGION_SOURCE && e->error == EBADMSG)
+		return "the compressed data is corrupt or cut short";
+	if (e->region != KC_REGION_SOURCE && e->error == ENOSPC && !e->flush)
+		return "No space left on device (the source goes on past its end)";
+	return strerror_text(e->error);
+}
+
 static void human_error(FILE *f, const char *indent, const struct report_job *j,
 			const struct kc_error_range *e)
 {
 	const char *path = e->region == KC_REGION_SOURCE ? j->source.path :
 			   j->dests[e->region].path;
 
-	if (e->region == KC_REGION_SOURCE)
+	if (e->region == KC_REGION_SOURCE && e->error == KC_ECHECKSUM)
+		fprintf(f, "%schecksum mismatch: source %s", indent, path);
+	else if (e->region == KC_REGION_SOURCE)
 		fprintf(f, "%sread error: source %s", indent, path);
 	else if (e->flush)
 		fprintf(f, "%sflush failed: dest %d %s", indent, e->region, path);
@@ -90,7 +104,7 @@ static void human_error(FILE *f, const char *indent, const struct report_job *j,
 	fprintf(f, " bytes %" PRIu64 "-%" PRIu64 " (%" PRIu64 " bytes): %s%s\n",
 		e->offset, e->offset + e->length - 1, e->length,
 		!e->flush ? "" : remote_is_spec(path) ? "NBD_CMD_FLUSH: " : "fdatasync: ",
-		strerror_text(e->error));
+		error_text(e));
 }
 
 /* " by ..." for a job that wrote zeros, "" for one that did not. */
@@ -356,6 +370,7 @@ static bool valid_utf8(const char *s)
 static void json_region(FILE *f, const struct report_region *r)
 {
 	const unsigned char *p;
+	unsigned i;
 
 	fputs("{\"path\": ", f);
 	json_string(f, r->path);
@@ -365,8 +380,16 @@ static void json_region(FILE *f, const struct report_region *r)
 			fprintf(f, "%02x", *p);
 		fputc('"', f);
 	}
-	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 "}",
+	fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64,
 		r->offset, r->length);
+	for (i = 0; i < r->nr_hashes; i++) {
+		fprintf(f, "%s\"%s\": ", i ? ", " : ", \"hashes\": {", r->hash_names[i]);
+		if (r->hashes[i])
+			fprintf(f, "\"%s\"", r->hashes[i]);
+		else
+			fputs("null", f);
+	}
+	fputs(r->nr_hashes ? "}}" : "}", f);
 }
 
 static void json_error(FILE *f, const struct kc_error_range *e, bool first)
@@ -385,7 +408,7 @@ static void json_error(FILE *f, const struct kc_error_range *e, bool first)
 		snprintf(text, sizeof(text), "flush failed: %s", strerror_text(e->error));
 		json_string(f, text);
 	} else {
-		json_string(f, strerror_text(e->error));
+		json_string(f, error_text(e));
 	}
 	fputc('}', f);
 }

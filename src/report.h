@@ -11,12 +11,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "digest.h"
 #include "kcopyd.h"
 
 struct report_region {
 	const char *path;
 	uint64_t offset;
 	uint64_t length;
+	/* --hash: its digests (hex; NULL: not made), by name */
+	unsigned nr_hashes;
+	const char *hash_names[DIGEST_NR];
+	const char *hashes[DIGEST_NR];
 };
 
 struct report_job {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bmap.h"
+#include "checks.h"
 #include "io.h"
 #include "map.h"
 #include "resume.h"
@@ -38,11 +40,19 @@ struct run {
 	uint64_t last_commit_ns;
 	uint64_t bytes_total;
 	uint64_t start_ns;
+	struct bmap *bmap;		/* --bmap */
+	unsigned nr_algs;		/* digests taken: --hash, or one to verify */
+	enum digest_alg algs[DIGEST_NR];
 };
 
 struct job_context {
 	struct run *run;
 	size_t index;
+	struct kc_job_ops ops;
+	/* What is checked of the source as it passes, and of each read-back. */
+	struct data_check *source_check;
+	struct data_check *dest_checks[KC_MAX_DESTS];
+	unsigned verifying;		/* read-back of this destination + 1 */
 };
 
 static void on_chunk_done(void *context, uint64_t offset, uint64_t length)
@@ -59,10 +69,39 @@ static uint64_t on_done_at(void *context, uint64_t offset)
 	return map_done_at(jc->run->map, jc->index, offset);
 }
 
-static const struct kc_job_ops map_job_ops = {
-	.chunk_done = on_chunk_done,
-	.done_at = on_done_at,
-};
+/* The source's data in order: its digests and the bmap's checksums. */
+static int on_data(void *context, uint64_t offset, const void *buf,
+		   uint64_t length, uint64_t *bad_offset, uint64_t *bad_length)
+{
+	struct job_context *jc = context;
+	int r;
+
+	r = data_check_feed(jc->source_check, offset, buf, length, bad_offset,
+			    bad_length);
+	return r == -EBADMSG ? -KC_ECHECKSUM : r;
+}
+
+static void on_data_lost(void *context, uint64_t offset, uint64_t length)
+{
+	struct job_context *jc = context;
+
+	data_check_lost(jc->source_check, offset, length);
+}
+
+/* The image's extents are the bmap's mapped ranges. */
+static int on_next_data(void *context, uint64_t offset, uint64_t *data,
+			uint64_t *hole)
+{
+	struct job_context *jc = context;
+
+	return bmap_next_data(jc->run->bmap, offset, data, hole);
+}
+
+/* Is the data of copy @pj checked as it passes (digests, a bmap)? */
+static bool job_checked(const struct run *run, const struct plan_job *pj)
+{
+	return !pj->zero && (run->nr_algs || run->bmap);
+}
 
 /* A failed flush is a write error on every destination of that target. */
 static void record_flush_failure(const struct target *t, int error, void *ctx);
@@ -161,14 +200,15 @@ static void fill_report_jobs(struct run *run)
 		rj->verified = -1;
 		if (!pj->zero)
 			rj->source = (struct report_region) {
-				target_path(pj->source.target), pj->source.offset,
-				pj->source.count };
+				.path = target_path(pj->source.target),
+				.offset = pj->source.offset, .length = pj->source.count };
 		rj->num_dests = pj->num_dests;
 		for (d = 0; d < pj->num_dests; d++)
 			rj->dests[d] = (struct report_region) {
-				target_path(pj->dests[d].target), pj->dests[d].offset,
-				pj->dests[d].count };
-		rj->stats.length = plan_job_length(pj);
+				.path = target_path(pj->dests[d].target),
+				.offset = pj->dests[d].offset, .length = pj->dests[d].count };
+		/* A stream's length is known at its end only. */
+		rj->stats.length = pj->flags & KC_OPEN_END ? 0 : plan_job_length(pj);
 		run->bytes_total += rj->stats.length;
 	}
 }
@@ -231,9 +271,9 @@ static int engine_regions(struct run *run, const struct plan_job *pj,
 static int queue_job(struct run *run, size_t i, bool verify, struct kc_job **job)
 {
 	const struct plan_job *pj = &run->plan->jobs[i];
-	const struct kc_job_ops *ops = run->map ? &map_job_ops : NULL;
 	struct job_context *jc = &run->contexts[i];
 	struct kc_io_region source, dests[KC_MAX_DESTS];
+	unsigned flags = pj->flags;
 	int r;
 
 	r = engine_regions(run, pj, &source, dests);
@@ -242,11 +282,84 @@ static int queue_job(struct run *run, size_t i, bool verify, struct kc_job **job
 	if (verify)
 		return kc_verify(run->kc, pj->zero ? NULL : &source, pj->num_dests,
 				 dests, job);
-	*jc = (struct job_context) { run, i };
+	*jc = (struct job_context) { .run = run, .index = i };
+	if (run->map) {
+		jc->ops.chunk_done = on_chunk_done;
+		jc->ops.done_at = on_done_at;
+	}
 	if (pj->zero)
-		return kc_zero(run->kc, pj->num_dests, dests, pj->flags, ops, jc, job);
-	return kc_copy(run->kc, &source, pj->num_dests, dests, pj->flags, ops, jc,
+		return kc_zero(run->kc, pj->num_dests, dests, flags, &jc->ops, jc, job);
+	if (job_checked(run, pj)) {
+		r = data_check_create(run->algs, run->nr_algs, run->bmap,
+				      &jc->source_check);
+		if (r < 0)
+			return r;
+		jc->ops.data = on_data;
+		jc->ops.data_lost = on_data_lost;
+	}
+	if (run->bmap) {
+		jc->ops.next_data = on_next_data;
+		/* As bmaptool: what the image does not map is left alone. */
+		if (!(flags & KC_SPARSE))
+			flags |= KC_HOLES_UNTOUCHED;
+	}
+	return kc_copy(run->kc, &source, pj->num_dests, dests, flags, &jc->ops, jc,
 		       job);
+}
+
+/*
+ * --verify of a checked copy: each destination read back alone, through
+ * the same checks (the bmap's ranges, the digests), which then must
+ * agree with the source's. A stream has nothing else to compare with.
+ */
+struct read_back {
+	struct run *run;
+	size_t job;
+	unsigned dest;
+	struct data_check *check;
+	struct kc_job *kjob;
+};
+
+static int on_back_data(void *context, uint64_t offset, const void *buf,
+			uint64_t length, uint64_t *bad_offset, uint64_t *bad_length)
+{
+	struct read_back *rb = context;
+
+	return data_check_feed(rb->check, offset, buf, length, bad_offset, bad_length);
+}
+
+static void on_back_lost(void *context, uint64_t offset, uint64_t length)
+{
+	struct read_back *rb = context;
+
+	data_check_lost(rb->check, offset, length);
+}
+
+static int on_back_next_data(void *context, uint64_t offset, uint64_t *data,
+			     uint64_t *hole)
+{
+	struct read_back *rb = context;
+
+	return bmap_next_data(rb->run->bmap, offset, data, hole);
+}
+
+static int queue_read_back(struct read_back *rb)
+{
+	struct run *run = rb->run;
+	const struct plan_job *pj = &run->plan->jobs[rb->job];
+	struct kc_job_ops ops = { .data = on_back_data, .data_lost = on_back_lost };
+	struct kc_io_region region;
+	int r;
+
+	r = engine_region(run, &pj->dests[rb->dest], &region);
+	if (r == 0)
+		r = data_check_create(run->algs, run->nr_algs, run->bmap, &rb->check);
+	if (r < 0)
+		return r;
+	if (run->bmap)
+		ops.next_data = on_back_next_data;
+	return kc_read(run->kc, &region, run->bmap ? KC_HOLES_UNTOUCHED : 0, &ops, rb,
+		       &rb->kjob);
 }
 
 static int queue_group(struct run *run, unsigned group)
@@ -393,25 +506,198 @@ static void record_flush_failure(const struct target *t, int error, void *ctx)
 	}
 }
 
+/* The digests of a region into its report, for those --hash asked for. */
+static void report_hashes(const struct run *run, struct report_region *rr,
+			  struct data_check *c)
+{
+	unsigned k;
+
+	data_check_finish(c);
+	rr->nr_hashes = run->cfg->nr_hashes;
+	for (k = 0; k < rr->nr_hashes; k++) {
+		rr->hash_names[k] = digest_alg_name(run->algs[k]);
+		rr->hashes[k] = data_check_hex(c, k);
+	}
+}
+
+/* A read-back's checks outlive it: the report shows its digests. */
+static void set_dest_hashes(struct run *run, struct read_back *rb)
+{
+	struct job_context *jc = &run->contexts[rb->job];
+
+	if (!rb->check)
+		return;
+	jc->dest_checks[rb->dest] = rb->check;
+	report_hashes(run, &run->rjobs[rb->job].dests[rb->dest], rb->check);
+}
+
+/*
+ * The digests on standard output as sha256sum, xxh128sum or b2sum print
+ * them ("HEX  NAME"), so that their -c can check a whole file; one that
+ * could not be made (a part not read) is said on stderr.
+ */
+static void print_hash_lines(const struct run *run, const char *name,
+			     const struct report_region *rr)
+{
+	unsigned k;
+
+	for (k = 0; k < rr->nr_hashes; k++) {
+		if (rr->hashes[k])
+			printf("%s  %s\n", rr->hashes[k], name);
+		else
+			fprintf(stderr, "kcopy: %s: no %s digest: part of it was not "
+				"read\n", name, digest_alg_name(run->algs[k]));
+	}
+}
+
+static void print_hashes(struct run *run)
+{
+	const struct plan_job *pj;
+	struct report_job *rj;
+	size_t i;
+	unsigned d;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		rj = &run->rjobs[i];
+		if (!run->contexts[i].source_check || !rj->started)
+			continue;
+		report_hashes(run, &rj->source, run->contexts[i].source_check);
+		if (run->cfg->json)
+			continue;
+		print_hash_lines(run, pj->src_arg, &rj->source);
+		for (d = 0; d < pj->num_dests; d++)
+			print_hash_lines(run, pj->dst_args[d], &rj->dests[d]);
+	}
+	fflush(stdout);
+}
+
+static void free_checks(struct run *run)
+{
+	size_t i;
+	unsigned d;
+
+	for (i = 0; run->contexts && i < run->plan->nr_jobs; i++) {
+		data_check_free(run->contexts[i].source_check);
+		for (d = 0; d < KC_MAX_DESTS; d++)
+			data_check_free(run->contexts[i].dest_checks[d]);
+	}
+}
+
+/*
+ * Is copy @i verified by reading its destinations back through its checks
+ * (a stream: nothing to re-read; a bmap: its ranges), rather than by
+ * comparing with the source?
+ */
+static bool verify_by_checks(const struct run *run, size_t i)
+{
+	const struct plan_job *pj = &run->plan->jobs[i];
+	const struct data_check *sc = run->contexts[i].source_check;
+
+	if (!sc)
+		return false;
+	return target_is_stream(pj->source.target) || run->bmap ||
+	       (run->cfg->nr_hashes && !data_check_lost_bytes(sc));
+}
+
+/* A stream's copy is as long as it turned out: so are its read-backs. */
+static void settle_open_end(struct run *run, size_t i)
+{
+	struct plan_job *pj = &run->plan->jobs[i];
+	uint64_t len;
+	unsigned d;
+
+	if (!(pj->flags & KC_OPEN_END) || !run->kjobs[i])
+		return;
+	kc_job_stats(run->kjobs[i], &run->rjobs[i].stats);
+	len = run->rjobs[i].stats.length;
+	pj->source.count = run->rjobs[i].source.length = len;
+	for (d = 0; d < pj->num_dests; d++)
+		if (pj->dests[d].count > len)
+			pj->dests[d].count = run->rjobs[i].dests[d].length = len;
+}
+
+/* What destination @rb's read-back found, as the copy's verify errors. */
+static void judge_read_back(struct run *run, struct read_back *rb)
+{
+	struct report_job *rj = &run->rjobs[rb->job];
+	const struct plan_region *dr = &run->plan->jobs[rb->job].dests[rb->dest];
+	struct data_check *sc = run->contexts[rb->job].source_check;
+	struct kc_error_range e;
+	struct kc_job_stats vs;
+	size_t k;
+
+	kc_job_stats(rb->kjob, &vs);
+	if (vs.interrupted) {
+		rj->verified = 2;
+		return;
+	}
+	for (k = 0; k < vs.nr_errors; k++) {
+		e = vs.errors[k];
+		e.region = (int)rb->dest;
+		add_extra_errors(rj, &e, 1);
+		rj->verified = 0;
+	}
+	if (!run->nr_algs || vs.nr_errors)
+		return;
+	data_check_finish(sc);
+	data_check_finish(rb->check);
+	if (data_check_same(sc, rb->check))
+		return;
+	e = (struct kc_error_range) { (int)rb->dest, dr->offset, dr->count,
+				      KC_EMISMATCH, false };
+	if (!data_check_hex(sc, 0))	/* nothing to compare with */
+		fprintf(stderr, "kcopy: %s: cannot verify: the source was not read "
+			"whole, so its digest is not known\n", target_path(dr->target));
+	else
+		add_extra_errors(rj, &e, 1);
+	rj->verified = 0;
+}
+
+static int verify_checked(struct run *run, struct read_back **out, size_t *nr)
+{
+	size_t i, n = 0, nr_jobs = run->plan->nr_jobs;
+	struct read_back *rbs;
+	unsigned d;
+	int r = 0;
+
+	rbs = calloc(nr_jobs * KC_MAX_DESTS + 1, sizeof(*rbs));
+	if (!rbs)
+		return -ENOMEM;
+	for (i = 0; i < nr_jobs && r == 0; i++) {
+		if (!run->rjobs[i].stats.length || !verify_by_checks(run, i))
+			continue;
+		for (d = 0; d < run->plan->jobs[i].num_dests && r == 0; d++) {
+			rbs[n] = (struct read_back) { .run = run, .job = i, .dest = d };
+			r = queue_read_back(&rbs[n++]);
+		}
+	}
+	*out = rbs;
+	*nr = n;
+	return r;
+}
+
 /*
  * --verify: once every job has ended and the destinations are flushed,
- * read them all back through the engine and compare.
+ * read them all back through the engine and compare (or check).
  */
 static int run_verify(struct run *run)
 {
-	size_t i, nr_jobs = run->plan->nr_jobs;
+	size_t i, k, nr_back = 0, nr_jobs = run->plan->nr_jobs;
+	struct read_back *rbs = NULL;
 	struct kc_job **vjobs;
 	struct kc_job_stats vs;
-	int r = 0;
+	int r;
 
 	vjobs = calloc(nr_jobs, sizeof(*vjobs));
 	if (!vjobs)
 		return -ENOMEM;
-	for (i = 0; i < nr_jobs && r == 0; i++) {
+	for (i = 0; i < nr_jobs; i++)
 		run->rjobs[i].verified = 1;
-		if (run->rjobs[i].stats.length)
+	r = verify_checked(run, &rbs, &nr_back);
+	for (i = 0; i < nr_jobs && r == 0; i++)
+		if (run->rjobs[i].stats.length && !verify_by_checks(run, i))
 			r = queue_job(run, i, true, &vjobs[i]);
-	}
 	if (r == 0)
 		r = kc_client_run(run->kc, tick, run, TICK_MS);
 	for (i = 0; i < nr_jobs && r == 0; i++) {
@@ -424,6 +710,12 @@ static int run_verify(struct run *run)
 			run->rjobs[i].verified = 0;
 		add_extra_errors(&run->rjobs[i], vs.errors, vs.nr_errors);
 	}
+	for (k = 0; k < nr_back; k++) {
+		if (r == 0 && rbs[k].kjob)
+			judge_read_back(run, &rbs[k]);
+		set_dest_hashes(run, &rbs[k]);
+	}
+	free(rbs);
 	free(vjobs);
 	return r;
 }
@@ -483,6 +775,7 @@ static int finish(struct run *run)
 	size_t i;
 	int code;
 
+	print_hashes(run);
 	status = final_status(run);
 	seconds = (double)(kc_now_ns() - run->start_ns) / 1e9;
 	progress_update(run->progress, bytes_done(run), run->rjobs,
@@ -509,9 +802,12 @@ static int finish(struct run *run)
 static int run_jobs(struct run *run)
 {
 	int r = run_groups(run);
+	size_t i;
 
 	if (r < 0)
 		return r;
+	for (i = 0; i < run->plan->nr_jobs; i++)
+		settle_open_end(run, i);
 	final_flush(run);
 	if (!run->cfg->verify || kc_client_stopped(run->kc))
 		return 0;
@@ -578,6 +874,56 @@ static int open_queue(struct run *run, unsigned depth, char *err, size_t errlen)
 }
 
 /*
+ * --bmap: read and checked before anything else (a corrupted bmap is
+ * refused); every copy's source must be its image's size (plan_open).
+ * The digests: --hash's, or one of our own to verify a stream by.
+ */
+static int open_bmap(struct run *run, char *err, size_t errlen)
+{
+	const struct session_config *o = run->cfg;
+	char why[512];
+	int r;
+
+	run->nr_algs = o->nr_hashes;
+	memcpy(run->algs, o->hashes, sizeof(run->algs));
+	if (!o->bmap_file)
+		return 0;
+	r = bmap_load(o->bmap_file, &run->bmap, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", o->bmap_file, why);
+		return r;
+	}
+	run->plan->image_size = bmap_image_size(run->bmap);
+	return 0;
+}
+
+/*
+ * A pipe can't be told from another by a map (what it carries has no
+ * name), so a map can't resume from one; a compressed file it can.
+ */
+static int check_streams(struct run *run, char *err, size_t errlen)
+{
+	const struct plan_job *pj;
+	size_t i;
+
+	for (i = 0; i < run->plan->nr_jobs; i++) {
+		pj = &run->plan->jobs[i];
+		if (pj->zero || !target_is_stream(pj->source.target))
+			continue;
+		/* To verify a stream: a digest taken as it passes. */
+		if (run->cfg->verify && !run->nr_algs && !run->bmap)
+			run->algs[run->nr_algs++] = DIGEST_XXH128;
+		if (!target_is_pipe(pj->source.target) || !run->cfg->map_file)
+			continue;
+		snprintf(err, errlen, "%s: --map can't resume from a pipe (nothing says "
+			 "the next one carries the same data); write it to a file first, "
+			 "or copy without --map", pj->src_arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
  * Everything that can refuse the run comes before anything is written;
  * plan_prepare() then creates and extends files, all or nothing.
  */
@@ -588,7 +934,11 @@ static int setup_run(struct run *run, char *err, size_t errlen)
 	unsigned max_jobs, max_dests;
 	int r;
 
-	r = plan_open(run->plan, err, errlen);
+	r = open_bmap(run, err, errlen);
+	if (r == 0)
+		r = plan_open(run->plan, err, errlen);
+	if (r == 0)
+		r = check_streams(run, err, errlen);
 	if (r == 0 && o->job_file && strcmp(o->job_file, "-"))
 		r = plan_check_not_region(run->plan, o->job_file, "job file", err,
 					  errlen);
@@ -669,6 +1019,8 @@ int session_run(const struct session_config *o, struct plan *plan,
 out:
 	/* A run refused or stopped before it began leaves no new map behind. */
 	map_close(run.map, !run.rjobs);
+	free_checks(&run);
+	bmap_free(run.bmap);
 	progress_destroy(run.progress);
 	free(run.rjobs);
 	free(run.kjobs);

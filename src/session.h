@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "io.h"
+#include "digest.h"
 #include "kcopyd.h"
 #include "plan.h"
 #include "report.h"
@@ -35,6 +36,9 @@ struct session_config {
 	const char *map_file;		/* NULL: no map */
 	const struct io_backend *io;	/* --io, or the default */
 	bool io_given;			/* --io said so: no fallback */
+	const char *bmap_file;		/* --bmap: NULL for none */
+	unsigned nr_hashes;		/* --hash: digests of each source */
+	enum digest_alg hashes[DIGEST_NR];
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "remote.h"
+#include "stream.h"
 #include "target.h"
 
 /* Files are addressed in 512-byte units (SPEC §1). */
@@ -54,6 +55,8 @@ struct target {
 	struct target_backing backing;
 	char *backing_name;
 	struct remote *remote;	/* an NBD export, or NULL */
+	struct stream *stream;	/* a source read once (pipe, compressed), or NULL */
+	bool pipe;		/* that stream is a pipe, FIFO or socket */
 	dev_t chain[MAX_STACK];	/* block devices it stands on, itself first */
 	unsigned nr_chain;
 };
@@ -510,6 +513,77 @@ bool target_is_stat(const struct target *t, const struct stat *st)
 	return t->exists && !t->remote && same_file(&mine, st);
 }
 
+/*
+ * A source read once, from @fd (stdin, a pipe, a FIFO): decoded when
+ * its first bytes say it is compressed (unless TARGET_RAW).
+ */
+static int open_pipe(struct target *t, int fd, unsigned flags, char *err,
+		     size_t errlen)
+{
+	int r;
+
+	if (fd < 0)
+		return fail(err, errlen, -errno, t->path, "%s", strerror(errno));
+	r = stream_open(fd, !(flags & TARGET_RAW), &t->stream);
+	if (r < 0)
+		return fail(err, errlen, r, t->path, "cannot read: %s", strerror(-r));
+	t->exists = true;
+	t->pipe = true;
+	t->buffered = true;
+	t->block_size = FILE_BLOCK_SIZE;
+	t->backing = (struct target_backing) { .kind = BACKING_NEW };
+	t->backing_name = strdup(t->path);
+	t->backing.name = t->backing_name ? t->backing_name : t->path;
+	return 0;
+}
+
+/* Do these first bytes start a gzip, xz, zstd (or skippable) or bzip2 stream? */
+static bool compressed_magic(const unsigned char *m)
+{
+	return (m[0] == 0x1f && m[1] == 0x8b && m[2] == 8) ||
+	       !memcmp(m, "\xfd" "7zXZ\0", 6) ||
+	       !memcmp(m, "\x28\xb5\x2f\xfd", 4) ||
+	       ((m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18) ||
+	       (!memcmp(m, "BZh", 3) && m[3] >= '1' && m[3] <= '9');
+}
+
+/*
+ * A regular source file whose first bytes are gzip, xz, zstd or bzip2
+ * magic is an image compressed: it is read as a stream and decoded.
+ */
+static int sniff_compressed(struct target *t, char *err, size_t errlen)
+{
+	unsigned char magic[6];
+	struct stream *s;
+	int fd, r;
+
+	/*
+	 * A look at 6 bytes, only where the file has data: a hole at 0 is
+	 * zeros (no magic), and a sparse copy must read no hole. A file
+	 * that can't be read there is copied, and that read fails then.
+	 */
+	if (t->size < sizeof(magic) || lseek(t->fd, 0, SEEK_DATA) != 0)
+		return 0;
+	fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(err, errlen, -errno, t->path, "%s", strerror(errno));
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    !compressed_magic(magic)) {
+		close(fd);
+		return 0;
+	}
+	r = stream_open(fd, true, &s);
+	if (r < 0)
+		return fail(err, errlen, r, t->path, "cannot read: %s", strerror(-r));
+	if (stream_format(s) == STREAM_RAW) {
+		stream_close(s);
+		return 0;
+	}
+	t->stream = s;
+	t->buffered = true;
+	return 0;
+}
+
 int target_open(const char *path, enum target_role role, unsigned flags,
 		const struct stat *expect, struct target **out, char *err,
 		size_t errlen)
@@ -531,6 +605,13 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 		goto bad;
 	}
 
+	if (role == TARGET_SOURCE && !strcmp(path, "-")) {
+		r = open_pipe(t, dup(STDIN_FILENO), flags, err, errlen);
+		if (r < 0)
+			goto bad;
+		*out = t;
+		return 0;
+	}
 	if (stat(path, &st) < 0) {
 		if (errno != ENOENT || role == TARGET_SOURCE || expect) {
 			r = fail(err, errlen, -errno, path, "%s", strerror(errno));
@@ -548,6 +629,14 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 			goto bad;
 		t->zero_offload = true;
 		resolve_backing(t);
+		*out = t;
+		return 0;
+	}
+	if (role == TARGET_SOURCE && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		r = open_pipe(t, open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), flags,
+			      err, errlen);
+		if (r < 0)
+			goto bad;
 		*out = t;
 		return 0;
 	}
@@ -591,6 +680,11 @@ int target_open(const char *path, enum target_role role, unsigned flags,
 	} else {
 		t->size = (uint64_t)st.st_size;
 		t->zero_offload = true;	/* tried at run time, falls back */
+	}
+	if (role == TARGET_SOURCE && !t->blockdev && !(flags & TARGET_RAW)) {
+		r = sniff_compressed(t, err, errlen);
+		if (r < 0)
+			goto bad;
 	}
 	resolve_backing(t);
 	*out = t;
@@ -641,6 +735,7 @@ void target_close(struct target *t)
 	if (!t)
 		return;
 	remote_close(t->remote);
+	stream_close(t->stream);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->fd_buffered >= 0)
@@ -732,9 +827,18 @@ char *target_object_line(const struct target *t)
 
 	if (!t->exists)
 		return NULL;
+	if (t->pipe)
+		return NULL;	/* nothing names what a pipe carries */
 	if (t->remote)
 		/* Nothing names an export's identity but its name and size. */
 		n = asprintf(&line, "nbd:%llu", (unsigned long long)t->size);
+	else if (t->stream)
+		/* The compressed file, as a source file is; decoded. */
+		n = asprintf(&line, "%s:%llu:%llu:%llu:%lld.%09ld",
+			     stream_format_name(stream_format(t->stream)),
+			     (unsigned long long)t->dev, (unsigned long long)t->ino,
+			     (unsigned long long)t->size, (long long)t->mtime.tv_sec,
+			     t->mtime.tv_nsec);
 	else if (t->blockdev)
 		n = asprintf(&line, "blk:%u:%u:%llu", major(t->rdev), minor(t->rdev),
 			     (unsigned long long)t->size);
@@ -919,6 +1023,21 @@ bool target_is_remote(const struct target *t)
 struct remote *target_remote(const struct target *t)
 {
 	return t->remote;
+}
+
+bool target_is_stream(const struct target *t)
+{
+	return t->stream;
+}
+
+struct stream *target_stream(const struct target *t)
+{
+	return t->stream;
+}
+
+bool target_is_pipe(const struct target *t)
+{
+	return t->pipe;
 }
 
 bool target_is_fixed_size(const struct target *t)

@@ -37,6 +37,8 @@ enum {
 	 * itself a destination), which keeps everyone else out.
 	 */
 	TARGET_SHARED = 1 << 1,
+	/* A source compressed file is copied as it is, not decoded. */
+	TARGET_RAW = 1 << 2,
 };
 
 /*
@@ -151,6 +153,16 @@ bool target_is_stat(const struct target *t, const struct stat *st);
 int target_probe_signature(struct target *t, char *what, size_t whatlen);
 
 const char *target_path(const struct target *t);
+
+/*
+ * A source read once, front to back (stream.h): "-" (stdin), a pipe,
+ * FIFO or socket, or a compressed file (unless TARGET_RAW). Its length
+ * is what it yields; target_size() is 0 for a pipe, the compressed
+ * file's size otherwise (not the image's).
+ */
+bool target_is_stream(const struct target *t);
+struct stream *target_stream(const struct target *t);
+bool target_is_pipe(const struct target *t);
 int target_fd(const struct target *t);		/* O_DIRECT unless fell back */
 bool target_is_blockdev(const struct target *t);
 bool target_exists(const struct target *t);

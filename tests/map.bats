@@ -106,7 +106,9 @@ same() {
 	[ "$(json_get 'd["status"]' <<<"$output")" = ok ]
 	[ "$(json_get 'd["jobs"][0]["bytes"]' <<<"$output")" -eq $((8 * MiB)) ]
 	[ "$(json_get 'd["jobs"][0]["bytes_skipped"]' <<<"$output")" -eq $((8 * MiB)) ]
+	# (only the look at the source's first bytes: is it a compressed image?)
 	run grep -E '^[RW] ' "$SCRATCH/src.log" "$SCRATCH/dst.log"
+	run grep -vE ':R 0 [0-9]+$' <<<"$output"
 	[ "$status" -ne 0 ] || fail "I/O on a re-run of a finished job: $output"
 	cmp "$simg" "$dimg"
 	run -0 cat "$M"

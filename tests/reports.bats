@@ -164,7 +164,6 @@ refused_with() {
 	run -0 "$KCOPY" -q col:4096:0 "$SCRATCH/d.img"
 	# '-' is not a file name
 	refused_with "write ./- for a file named '-'" "$SRC" -
-	refused_with "standard input is not supported as a source yet" - "$SCRATCH/d.img"
 	[ ! -e "$SCRATCH/-" ]
 }
 
