@@ -329,9 +329,9 @@ static int add_range(struct parser *ps, const struct tag *t, const char *s, size
 
 static int parse_block_map(struct parser *ps)
 {
-	const char *text;
+	const char *text = NULL;
 	struct tag t;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	for (;;) {
@@ -367,9 +367,9 @@ static int checksum_type(struct parser *ps, const char *s, size_t len)
 static int parse_field(struct parser *ps, const struct tag *t)
 {
 	struct bmap *b = ps->b;
-	const char *s;
-	uint64_t v;
-	size_t len;
+	const char *s = NULL;
+	uint64_t v = 0;
+	size_t len = 0;
 	int r;
 
 	if (tag_is(t, "BlockMap")) {

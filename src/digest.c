@@ -139,7 +139,7 @@ void digest_final(struct digest *d, unsigned char *out)
 void digest_final_hex(struct digest *d, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char raw[DIGEST_MAX_SIZE];
+	unsigned char raw[DIGEST_MAX_SIZE] = { 0 };
 	unsigned i, size = algs[d->alg].size;
 
 	digest_final(d, raw);

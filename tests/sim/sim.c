@@ -71,6 +71,9 @@ struct sjob {
 	struct range_set cb_done;	/* chunk_done ranges, this run (relative) */
 	struct range_set map_done_start;	/* the map's done at the run's start */
 	unsigned completes;
+	/* ops.data (some copies): the source's data in order, as it is. */
+	bool gated;
+	uint64_t gate_next, gate_seen;
 	int cb_read_err;
 	unsigned long cb_write_err;
 	char names[160];
@@ -434,6 +437,8 @@ static void make_jobs(struct world *w, bool allow_zoned)
 		else
 			make_copy_job(w, j, allow_zoned && !(j->flags & KC_DEST_IS_ZERO));
 		effective_flags(j);
+		/* Not from the rng: the other seeds' worlds stay as they were. */
+		j->gated = !j->zero && (w->seed + k) % 3 == 0;
 		snprintf(j->names, sizeof(j->names), "seed %" PRIu64 " job %zu %s %" PRIu64,
 			 w->seed, k, j->zero ? "zero" : "copy", j->length);
 		w->descs[k] = (struct map_job_desc) { j->names, "sim", j->length };
@@ -725,6 +730,10 @@ static void on_complete(void *context, int read_err, unsigned long write_err)
 	struct sjob *j = context;
 
 	j->completes++;
+	if (j->gated && !j->w->stopped && !j->w->crashed)
+		FAIL_IF(j->w, j->gate_seen != j->length,
+			"complete: job %zu: the gate gave %" PRIu64 " of %" PRIu64 " bytes",
+			j->index, j->gate_seen, j->length);
 	j->cb_read_err = read_err;
 	j->cb_write_err = write_err;
 }
@@ -733,6 +742,63 @@ static const struct kc_job_ops job_ops = {
 	.complete = on_complete,
 	.chunk_done = on_chunk_done,
 	.done_at = on_done_at,
+};
+
+/*
+ * The gate (ops.data): the source's bytes in offset order, each once,
+ * as the source holds them (a hole as zeros); what never comes is said
+ * lost, in the same order. Once a job ended unstopped, all of it came.
+ */
+static void gate_step(struct sjob *j, uint64_t offset, uint64_t length,
+		      const char *what)
+{
+	struct world *w = j->w;
+
+	FAIL_IF(w, offset < j->gate_next || offset + length > j->length,
+		"%s: job %zu [%" PRIu64 ", +%" PRIu64 ") out of order (next %" PRIu64
+		", length %" PRIu64 ")", what, j->index, offset, length, j->gate_next,
+		j->length);
+	j->gate_next = offset + length;
+	j->gate_seen += length;
+}
+
+static int on_data(void *context, uint64_t offset, const void *buf,
+		   uint64_t length, uint64_t *bad_offset, uint64_t *bad_length)
+{
+	struct sjob *j = context;
+	uint64_t i;
+
+	(void)bad_offset;
+	(void)bad_length;
+	gate_step(j, offset, length, "data");
+	if (offset + length > j->length)
+		return 0;
+	if (buf) {
+		FAIL_IF(j->w, memcmp(buf, j->expect + offset, length),
+			"data: job %zu [%" PRIu64 ", +%" PRIu64 ") is not the source's",
+			j->index, offset, length);
+		return 0;
+	}
+	for (i = 0; i < length; i++)
+		if (j->expect[offset + i]) {
+			fail(j->w, "data: job %zu: a hole at %" PRIu64 " is not zero "
+			     "in the source", j->index, offset + i);
+			break;
+		}
+	return 0;
+}
+
+static void on_data_lost(void *context, uint64_t offset, uint64_t length)
+{
+	gate_step(context, offset, length, "data_lost");
+}
+
+static const struct kc_job_ops gated_job_ops = {
+	.complete = on_complete,
+	.chunk_done = on_chunk_done,
+	.done_at = on_done_at,
+	.data = on_data,
+	.data_lost = on_data_lost,
 };
 
 static bool on_tick(void *context)
@@ -780,10 +846,12 @@ static int queue_group(struct world *w, unsigned g)
 			continue;
 		range_set_clear(&j->cb_done);
 		j->completes = 0;
+		j->gate_next = j->gate_seen = 0;
 		if (j->zero)
 			r = kc_zero(w->kc, j->nd, j->dst, j->flags, &job_ops, j, &j->kj);
 		else
-			r = kc_copy(w->kc, &j->src, j->nd, j->dst, j->flags, &job_ops, j, &j->kj);
+			r = kc_copy(w->kc, &j->src, j->nd, j->dst, j->flags,
+				    j->gated ? &gated_job_ops : &job_ops, j, &j->kj);
 		FAIL_IF(w, r < 0, "kc_%s(job %zu): %s", j->zero ? "zero" : "copy", k,
 			strerror(-r));
 	}
@@ -1406,7 +1474,8 @@ static uint64_t data_requests(struct world *w)
 	for (k = 0; k < w->nr_jobs; k++) {
 		struct sjob *j = &w->jobs[k];
 
-		if (!j->zero)
+		/* A gated copy reads its done source again, for ops.data. */
+		if (!j->zero && !j->gated)
 			n += sim_dev_requests(j->src.dev, IO_READ);
 		for (i = 0; i < j->nd; i++)
 			n += sim_dev_requests(j->dst[i].dev, IO_READ) +
@@ -1416,7 +1485,10 @@ static uint64_t data_requests(struct world *w)
 	return n;
 }
 
-/* Re-running a finished job with its map does no I/O and reports success. */
+/*
+ * Re-running a finished job with its map does no I/O (but a gated copy's
+ * reads of its source) and reports success.
+ */
 static void rerun_done(struct world *w)
 {
 	uint64_t before = data_requests(w);
