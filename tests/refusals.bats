@@ -139,9 +139,8 @@ rand_loop() {
 	refused --mentions "/dev/zero" -- "$SRC" "$DST" /dev/zero
 }
 
-@test "a fifo is refused as source and as destination, without blocking" {
+@test "a fifo is refused as a destination, without blocking (as a source it is a stream: flash.bats)" {
 	mkfifo "$SCRATCH/fifo"
-	refused --mentions "$SCRATCH/fifo" -- "$SCRATCH/fifo" "$DST"
 	refused --mentions "$SCRATCH/fifo" -- "$SRC" "$SCRATCH/fifo"
 }
 
