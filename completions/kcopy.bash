@@ -29,6 +29,31 @@ _kcopy_files()
 	mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -- "$cur")
 }
 
+# Complete bmap files (*.bmap, from bmaptool create) and the directories
+# that may hold them.
+_kcopy_bmap_files()
+{
+	local cur=$1
+
+	compopt -o filenames 2>/dev/null || :
+	mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(
+		compgen -d -- "$cur"
+		compgen -f -X '!*.bmap' -- "$cur")
+}
+
+# Complete the last algorithm of "--hash=ALG[,ALG...]", among those not
+# given yet; the reply keeps the ones before it.
+_kcopy_hash_algs()
+{
+	local val=$1 head alg algs=
+
+	head=${val%"${val##*,}"}
+	for alg in sha256 sha1 xxh128 blake2b; do
+		[[ ,$head == *",$alg,"* ]] || algs+=" $alg"
+	done
+	mapfile -t COMPREPLY < <(compgen -P "$head" -W "$algs" -- "${val##*,}")
+}
+
 _kcopy()
 {
 	local cur prev opt val i
@@ -67,6 +92,13 @@ _kcopy()
 			;;
 		--map=|--job-file=)
 			_kcopy_files "$val"
+			;;
+		--bmap=)
+			_kcopy_bmap_files "$val"
+			;;
+		--hash=)
+			# sha256, sha1, xxh128, blake2b, or a comma list of them
+			_kcopy_hash_algs "$val"
 			;;
 		esac
 		# With '=' not a word break, the reply replaces the whole word.
