@@ -95,7 +95,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 # main. A target is tests/fuzz/fuzz_NAME.c, its seeds tests/fuzz/corpus/NAME/;
 # adding NAME to FUZZ_TARGETS is all it takes.
 CLANG ?= clang
-FUZZ_TARGETS = size region jobfile map
+FUZZ_TARGETS = size region jobfile map bmap
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_MAX_LEN ?= 4096
